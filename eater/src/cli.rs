@@ -1,0 +1,28 @@
+//! Bits shared by the eater command-line tools.
+
+/// Logs to stderr; `ND_LOG` sets the filter (default `warn`, so the tools'
+/// stdout stays what users read).
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("ND_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn interrupted() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}

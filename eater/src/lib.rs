@@ -1,0 +1,273 @@
+//! A Rust library for dumpling eaters, and the `nd-print`, `nd-hubstatus`
+//! and `nd-hubdetails` tools built on it.
+//!
+//! # Layout
+//!
+//! - [`EaterConfig`]: hub address, eater name, filters, reconnect policy.
+//! - [`Eater`]: a connection to the hub's out port; [`Eater::next`] yields
+//!   [`Dumpling`]s that pass the filters, reconnecting with backoff if asked.
+//! - [`hub_url`]: turns netdumplings' `HOST:PORT` into a WebSocket URL.
+//!
+//! # Example
+//!
+//! ```no_run
+//! # async fn demo() -> anyhow::Result<()> {
+//! use nd_eater::{Eater, EaterConfig};
+//! let config = EaterConfig::new("localhost:11348", "my_eater").chef("DNSLookupChef");
+//! let mut eater = Eater::connect(config).await?;
+//! while let Some(dumpling) = eater.next().await {
+//!     let dumpling = dumpling?;
+//!     println!("{} from {:?}: {}", dumpling.metadata.chef, dumpling.metadata.kitchen, dumpling.payload);
+//! }
+//! # Ok(()) }
+//! ```
+
+use std::time::Duration;
+
+pub mod cli;
+pub mod pretty;
+
+use futures_util::{SinkExt, StreamExt};
+pub use nd_protocol::{CloseCode, Driver, Dumpling, Metadata};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode as WsCloseCode;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+/// First wait before reconnecting; doubled after each failure.
+pub const RECONNECT_MIN: Duration = Duration::from_millis(100);
+/// Longest wait between two reconnect attempts.
+pub const RECONNECT_MAX: Duration = Duration::from_secs(5);
+
+/// Turns `HOST:PORT` (netdumplings' `--hub` form) into `ws://HOST:PORT`;
+/// `ws://` and `wss://` URLs pass through unchanged.
+pub fn hub_url(hub: &str) -> String {
+    if hub.starts_with("ws://") || hub.starts_with("wss://") {
+        hub.to_string()
+    } else {
+        format!("ws://{hub}")
+    }
+}
+
+/// How to connect and what to keep.
+#[derive(Debug, Clone)]
+pub struct EaterConfig {
+    /// `HOST:PORT` or a `ws://` URL of the hub's out port.
+    pub hub: String,
+    /// The name announced in the hello (shown in the hub's status).
+    pub name: String,
+    /// Keep only dumplings from these chefs (empty: all chefs).
+    pub chefs: Vec<String>,
+    /// Keep only dumplings from these kitchens (empty: all kitchens).
+    pub kitchens: Vec<String>,
+    /// Reconnect with exponential backoff when the hub goes away, instead of
+    /// ending the stream.
+    pub reconnect: bool,
+}
+
+impl EaterConfig {
+    /// A config for `hub` announcing itself as `name`, no filters, no reconnect.
+    pub fn new(hub: impl Into<String>, name: impl Into<String>) -> Self {
+        EaterConfig {
+            hub: hub.into(),
+            name: name.into(),
+            chefs: Vec::new(),
+            kitchens: Vec::new(),
+            reconnect: false,
+        }
+    }
+
+    /// Adds a chef to the chef filter.
+    pub fn chef(mut self, chef: impl Into<String>) -> Self {
+        self.chefs.push(chef.into());
+        self
+    }
+
+    /// Adds a kitchen to the kitchen filter.
+    pub fn kitchen(mut self, kitchen: impl Into<String>) -> Self {
+        self.kitchens.push(kitchen.into());
+        self
+    }
+
+    /// Turns reconnecting on or off.
+    pub fn reconnect(mut self, on: bool) -> Self {
+        self.reconnect = on;
+        self
+    }
+
+    fn wants(&self, d: &Dumpling) -> bool {
+        (self.chefs.is_empty() || self.chefs.contains(&d.metadata.chef))
+            && (self.kitchens.is_empty()
+                || d.metadata
+                    .kitchen
+                    .as_ref()
+                    .is_some_and(|k| self.kitchens.iter().any(|w| w == k)))
+    }
+}
+
+/// Errors an eater reports.
+#[derive(Debug, thiserror::Error)]
+pub enum EaterError {
+    /// Could not reach the hub or complete the WebSocket handshake.
+    #[error("cannot connect to nd-hub at {url}: {source}")]
+    Connect {
+        /// The URL tried.
+        url: String,
+        /// What went wrong.
+        source: tokio_tungstenite::tungstenite::Error,
+    },
+    /// The connection broke.
+    #[error("lost connection to nd-hub: {0}")]
+    Lost(String),
+    /// The hub sent something that is not a dumpling (it is skipped).
+    #[error("invalid dumpling: {0}")]
+    Invalid(#[from] nd_protocol::InvalidDumpling),
+}
+
+type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// A connected dumpling eater.
+pub struct Eater {
+    config: EaterConfig,
+    url: String,
+    /// `None` between a lost connection and the next reconnect.
+    ws: Option<Ws>,
+    /// Why the hub closed the connection, once it has.
+    closed: Option<String>,
+}
+
+impl Eater {
+    /// Connects to the hub and sends the eater hello.
+    pub async fn connect(config: EaterConfig) -> Result<Eater, EaterError> {
+        let url = hub_url(&config.hub);
+        let ws = open(&url, &config.name).await?;
+        Ok(Eater {
+            config,
+            url,
+            ws: Some(ws),
+            closed: None,
+        })
+    }
+
+    /// The URL of the hub.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Why the hub closed the connection (after [`Eater::next`] returned `None`).
+    pub fn close_reason(&self) -> Option<&str> {
+        self.closed.as_deref()
+    }
+
+    /// The next dumpling that passes the filters.
+    ///
+    /// `None` means the hub closed the connection (and reconnect is off).
+    /// A message that is not a valid dumpling is returned as an error once
+    /// and skipped; the stream continues.
+    pub async fn next(&mut self) -> Option<Result<Dumpling, EaterError>> {
+        let mut backoff = RECONNECT_MIN;
+        loop {
+            let Some(ws) = self.ws.as_mut() else {
+                if !self.config.reconnect {
+                    return None;
+                }
+                tokio::time::sleep(backoff).await;
+                match open(&self.url, &self.config.name).await {
+                    Ok(ws) => {
+                        tracing::info!("reconnected to nd-hub at {}", self.url);
+                        self.ws = Some(ws);
+                        self.closed = None;
+                        backoff = RECONNECT_MIN;
+                    }
+                    Err(e) => {
+                        tracing::debug!("reconnect failed: {e}");
+                        backoff = (backoff * 2).min(RECONNECT_MAX);
+                    }
+                }
+                continue;
+            };
+            let text = match ws.next().await {
+                Some(Ok(Message::Text(t))) => t,
+                Some(Ok(Message::Binary(b))) => match String::from_utf8(b.to_vec()) {
+                    Ok(s) => s.into(),
+                    Err(_) => {
+                        return Some(Err(EaterError::Invalid(
+                            nd_protocol::InvalidDumpling::NotJson("binary frame".into()),
+                        )))
+                    }
+                },
+                Some(Ok(Message::Close(frame))) => {
+                    self.closed = Some(match frame {
+                        Some(f) => format!("{} {}", u16::from(f.code), f.reason),
+                        None => "closed without a reason".to_string(),
+                    });
+                    self.lost();
+                    continue;
+                }
+                Some(Ok(_)) => continue,
+                Some(Err(e)) => {
+                    self.closed = Some(e.to_string());
+                    self.lost();
+                    if self.config.reconnect {
+                        continue;
+                    }
+                    return Some(Err(EaterError::Lost(e.to_string())));
+                }
+                None => {
+                    self.closed.get_or_insert_with(|| "connection ended".into());
+                    self.lost();
+                    continue;
+                }
+            };
+            match Dumpling::from_json(text.as_str()) {
+                Ok(d) if self.config.wants(&d) => return Some(Ok(d)),
+                Ok(_) => continue,
+                Err(e) => return Some(Err(e.into())),
+            }
+        }
+    }
+
+    fn lost(&mut self) {
+        if self.ws.take().is_some() {
+            tracing::warn!(
+                "lost connection to nd-hub at {}: {}",
+                self.url,
+                self.closed.as_deref().unwrap_or("")
+            );
+        }
+    }
+
+    /// Closes the connection with one of netdumplings' close codes.
+    pub async fn close(mut self, code: CloseCode) {
+        if let Some(mut ws) = self.ws.take() {
+            let frame = CloseFrame {
+                code: WsCloseCode::from(code.code()),
+                reason: code.reason().into(),
+            };
+            let _ = tokio::time::timeout(Duration::from_secs(2), async {
+                if ws.close(Some(frame)).await.is_ok() {
+                    while let Some(Ok(_)) = ws.next().await {}
+                }
+            })
+            .await;
+        }
+    }
+}
+
+async fn open(url: &str, name: &str) -> Result<Ws, EaterError> {
+    let (mut ws, _) = tokio_tungstenite::connect_async(url)
+        .await
+        .map_err(|source| EaterError::Connect {
+            url: url.to_string(),
+            source,
+        })?;
+    let hello = serde_json::json!({ "eater_name": name }).to_string();
+    ws.send(Message::Text(hello.into()))
+        .await
+        .map_err(|source| EaterError::Connect {
+            url: url.to_string(),
+            source,
+        })?;
+    Ok(ws)
+}

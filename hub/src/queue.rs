@@ -1,0 +1,210 @@
+//! The bounded per-eater queue.
+//!
+//! netdumplings gives every eater an unbounded `asyncio.Queue`: an eater that
+//! stops reading makes the hub grow until it dies. Here each eater has a
+//! queue bounded both in dumplings and in bytes. When a push would exceed
+//! either bound, the [`SlowEaterPolicy`] decides:
+//!
+//! - [`SlowEaterPolicy::DropOldest`] (default): the oldest waiting dumplings
+//!   are dropped and counted; the eater keeps its connection and sees the
+//!   newest data (what a live dashboard wants).
+//! - [`SlowEaterPolicy::Disconnect`]: the queue is marked overflowed and the
+//!   hub closes the eater with code 1008 and a reason saying it was too slow
+//!   (what an eater that must not miss anything silently wants).
+//!
+//! Pushing never blocks and never touches a socket, so a slow eater cannot
+//! slow a kitchen or another eater.
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+
+use tokio::sync::Notify;
+use tokio_tungstenite::tungstenite::Utf8Bytes;
+
+/// What the hub does when an eater's queue is full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SlowEaterPolicy {
+    /// Drop the oldest queued dumplings (counted in the status dumpling).
+    DropOldest,
+    /// Close the eater's connection with code 1008.
+    Disconnect,
+}
+
+/// What a push did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Overflow {
+    /// Queued, nothing dropped.
+    None,
+    /// Queued, after dropping at least one older dumpling.
+    DroppedOldest,
+    /// Not queued: the queue overflowed under the disconnect policy.
+    Overflowed,
+}
+
+struct Inner {
+    /// Waiting dumplings, oldest first.
+    items: VecDeque<Utf8Bytes>,
+    /// Sum of the lengths of `items`.
+    bytes: usize,
+    /// Dumplings dropped so far.
+    dropped: u64,
+    /// Set once the disconnect policy tripped; nothing is queued after that.
+    overflowed: bool,
+}
+
+/// A bounded FIFO of dumpling texts with an async "wait for work" side.
+pub(crate) struct EaterQueue {
+    inner: Mutex<Inner>,
+    /// Wakes the eater's writer task. `notify_one` keeps a permit when nobody
+    /// waits, so a push between "queue empty" and "wait" is never missed.
+    notify: Notify,
+    max_items: usize,
+    max_bytes: usize,
+    policy: SlowEaterPolicy,
+}
+
+impl EaterQueue {
+    pub(crate) fn new(max_items: usize, max_bytes: usize, policy: SlowEaterPolicy) -> Self {
+        EaterQueue {
+            inner: Mutex::new(Inner {
+                items: VecDeque::new(),
+                bytes: 0,
+                dropped: 0,
+                overflowed: false,
+            }),
+            notify: Notify::new(),
+            max_items: max_items.max(1),
+            max_bytes: max_bytes.max(1),
+            policy,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Queues one dumpling, applying the slow-eater policy.
+    pub(crate) fn push(&self, text: Utf8Bytes) -> Overflow {
+        let mut q = self.lock();
+        if q.overflowed {
+            return Overflow::Overflowed;
+        }
+        let len = text.len();
+        let mut result = Overflow::None;
+        while !q.items.is_empty()
+            && (q.items.len() + 1 > self.max_items || q.bytes + len > self.max_bytes)
+        {
+            match self.policy {
+                SlowEaterPolicy::DropOldest => {
+                    if let Some(old) = q.items.pop_front() {
+                        q.bytes -= old.len();
+                        q.dropped += 1;
+                        result = Overflow::DroppedOldest;
+                    }
+                }
+                SlowEaterPolicy::Disconnect => {
+                    q.overflowed = true;
+                    q.dropped += 1;
+                    drop(q);
+                    self.notify.notify_one();
+                    return Overflow::Overflowed;
+                }
+            }
+        }
+        q.bytes += len;
+        q.items.push_back(text);
+        drop(q);
+        self.notify.notify_one();
+        result
+    }
+
+    /// Waits until at least one dumpling is queued (or the queue overflowed),
+    /// then moves up to `max` of them into `out`.
+    pub(crate) async fn wait_batch(&self, out: &mut Vec<Utf8Bytes>, max: usize) {
+        loop {
+            {
+                let mut q = self.lock();
+                if q.overflowed {
+                    return;
+                }
+                if !q.items.is_empty() {
+                    let n = q.items.len().min(max);
+                    let start = out.len();
+                    out.extend(q.items.drain(..n));
+                    q.bytes -= out[start..].iter().map(|t| t.len()).sum::<usize>();
+                    return;
+                }
+            }
+            self.notify.notified().await;
+        }
+    }
+
+    /// Dumplings dropped so far.
+    pub(crate) fn dropped(&self) -> u64 {
+        self.lock().dropped
+    }
+
+    /// Dumplings waiting.
+    pub(crate) fn len(&self) -> usize {
+        self.lock().items.len()
+    }
+
+    /// Whether the disconnect policy tripped.
+    pub(crate) fn overflowed(&self) -> bool {
+        self.lock().overflowed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: &str) -> Utf8Bytes {
+        Utf8Bytes::from(s.to_string())
+    }
+
+    #[tokio::test]
+    async fn drop_oldest_keeps_newest_and_counts() {
+        let q = EaterQueue::new(3, 1 << 20, SlowEaterPolicy::DropOldest);
+        for i in 0..5 {
+            q.push(t(&i.to_string()));
+        }
+        assert_eq!(q.dropped(), 2);
+        let mut out = Vec::new();
+        q.wait_batch(&mut out, 10).await;
+        let got: Vec<&str> = out.iter().map(|t| t.as_str()).collect();
+        assert_eq!(got, ["2", "3", "4"]);
+    }
+
+    #[tokio::test]
+    async fn byte_bound_applies() {
+        let q = EaterQueue::new(100, 10, SlowEaterPolicy::DropOldest);
+        q.push(t("aaaa"));
+        q.push(t("bbbb"));
+        assert_eq!(q.push(t("cccc")), Overflow::DroppedOldest);
+        assert_eq!(q.len(), 2);
+    }
+
+    #[tokio::test]
+    async fn disconnect_policy_trips_and_stops_queueing() {
+        let q = EaterQueue::new(2, 1 << 20, SlowEaterPolicy::Disconnect);
+        assert_eq!(q.push(t("a")), Overflow::None);
+        assert_eq!(q.push(t("b")), Overflow::None);
+        assert_eq!(q.push(t("c")), Overflow::Overflowed);
+        assert!(q.overflowed());
+        assert_eq!(q.push(t("d")), Overflow::Overflowed);
+    }
+
+    #[tokio::test]
+    async fn batch_takes_at_most_max_in_order() {
+        let q = EaterQueue::new(100, 1 << 20, SlowEaterPolicy::DropOldest);
+        for i in 0..5 {
+            q.push(t(&i.to_string()));
+        }
+        let mut out = Vec::new();
+        q.wait_batch(&mut out, 2).await;
+        assert_eq!(out.len(), 2);
+        assert_eq!(out[0].as_str(), "0");
+        assert_eq!(q.len(), 3);
+    }
+}

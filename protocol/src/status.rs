@@ -1,0 +1,63 @@
+//! The `SystemStatusChef` payload the hub sends to every eater.
+//!
+//! The keys are netdumplings 0.5.1's; the Python `nd-hubstatus` and
+//! `nd-hubdetails` read them. Keys this project adds (dropped-dumpling
+//! counts, queue depths) are extra keys that Python eaters ignore.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// The payload of a `SystemStatusChef` dumpling.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SystemStatus {
+    /// Valid dumplings received from kitchens since the hub started.
+    pub total_dumplings_in: u64,
+    /// Dumplings written to eaters since the hub started (status dumplings included).
+    pub total_dumplings_out: u64,
+    /// Seconds since the hub started.
+    pub server_uptime: f64,
+    /// Number of connected kitchens.
+    pub dumpling_kitchen_count: usize,
+    /// Number of connected eaters.
+    pub dumpling_eater_count: usize,
+    /// One entry per connected kitchen.
+    pub dumpling_kitchens: Vec<KitchenStatus>,
+    /// One entry per connected eater.
+    pub dumpling_eaters: Vec<EaterStatus>,
+    /// Extra (not in netdumplings): dumplings dropped for slow eaters, in total.
+    #[serde(default)]
+    pub total_dumplings_dropped: u64,
+}
+
+/// Where a peer connected from, as the hub saw it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InfoFromHub {
+    /// Peer IP address.
+    pub host: String,
+    /// Peer TCP port.
+    pub port: u16,
+    /// Extra (eaters only): dumplings dropped because this eater fell behind.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dumplings_dropped: Option<u64>,
+    /// Extra (eaters only): dumplings waiting in this eater's queue.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue_depth: Option<usize>,
+}
+
+/// A kitchen in the status payload.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KitchenStatus {
+    /// The kitchen's hello, verbatim.
+    pub info_from_kitchen: Map<String, Value>,
+    /// Where it connected from.
+    pub info_from_hub: InfoFromHub,
+}
+
+/// An eater in the status payload.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EaterStatus {
+    /// The eater's hello, verbatim.
+    pub info_from_eater: Map<String, Value>,
+    /// Where it connected from, and how far behind it is.
+    pub info_from_hub: InfoFromHub,
+}

@@ -1,0 +1,256 @@
+//! Test helpers shared by every crate's integration tests.
+//!
+//! - [`free_port`]: a loopback port nobody listens on (for subprocesses that
+//!   must be told their port up front).
+//! - [`Child`]: a subprocess killed on drop, with its stdout/stderr collected
+//!   line by line on background threads, and [`Child::wait_for_line`].
+//! - [`peer_venv`]: where `just peer` installed the Python netdumplings peer.
+//! - [`workspace_dir`], [`shared_dir`], [`target_dir`]: paths tests need.
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+/// The repository root.
+pub fn workspace_dir() -> PathBuf {
+    // This crate lives in <root>/testkit.
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("testkit has a parent")
+        .to_path_buf()
+}
+
+/// The cargo target directory (honours CARGO_TARGET_DIR).
+pub fn target_dir() -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(d) => {
+            let d = PathBuf::from(d);
+            if d.is_absolute() {
+                d
+            } else {
+                workspace_dir().join(d)
+            }
+        }
+        None => workspace_dir().join("target"),
+    }
+}
+
+/// `../shared` beside the repository, or `ND_SHARED_DIR`.
+pub fn shared_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("ND_SHARED_DIR") {
+        return PathBuf::from(d);
+    }
+    workspace_dir().join("..").join("shared")
+}
+
+/// The Python netdumplings 0.5.1 virtualenv made by `just peer`.
+///
+/// Panics with instructions when it is missing: the interop tests must not
+/// silently pass without the real peer.
+pub fn peer_venv() -> PathBuf {
+    let venv = std::env::var_os("ND_PEER_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_dir().join(".peer").join("venv"));
+    assert!(
+        venv.join("bin").join("nd-hub").exists(),
+        "the Python netdumplings peer is not installed at {}; run `just peer` (or `just test`)",
+        venv.display()
+    );
+    venv
+}
+
+/// A free TCP port on 127.0.0.1 (bound, read, released).
+pub fn free_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
+    l.local_addr().expect("local addr").port()
+}
+
+/// Lines a child printed so far, shared with its reader threads.
+#[derive(Default)]
+struct Lines {
+    stdout: Vec<String>,
+    stderr: Vec<String>,
+    stdout_closed: bool,
+}
+
+/// A subprocess that is killed when dropped; its output is collected.
+pub struct Child {
+    child: std::process::Child,
+    name: String,
+    lines: Arc<(Mutex<Lines>, Condvar)>,
+}
+
+impl Child {
+    /// Spawns `cmd` with piped stdout/stderr.
+    pub fn spawn(name: &str, mut cmd: Command) -> Child {
+        cmd.stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .stdin(Stdio::null());
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {name} ({cmd:?}): {e}"));
+        let lines = Arc::new((Mutex::new(Lines::default()), Condvar::new()));
+        let out = child.stdout.take().expect("piped stdout");
+        let err = child.stderr.take().expect("piped stderr");
+        for (stream, is_out) in [
+            (Box::new(out) as Box<dyn std::io::Read + Send>, true),
+            (Box::new(err), false),
+        ] {
+            let lines = lines.clone();
+            let echo = std::env::var_os("ND_TEST_ECHO").is_some();
+            let name = name.to_string();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines() {
+                    let Ok(line) = line else { break };
+                    if echo {
+                        eprintln!("[{name}] {line}");
+                    }
+                    let (m, cv) = &*lines;
+                    let mut l = m.lock().unwrap();
+                    if is_out {
+                        l.stdout.push(line);
+                    } else {
+                        l.stderr.push(line);
+                    }
+                    cv.notify_all();
+                }
+                if is_out {
+                    let (m, cv) = &*lines;
+                    m.lock().unwrap().stdout_closed = true;
+                    cv.notify_all();
+                }
+            });
+        }
+        Child {
+            child,
+            name: name.to_string(),
+            lines,
+        }
+    }
+
+    /// OS process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Everything printed on stdout so far.
+    pub fn stdout(&self) -> Vec<String> {
+        self.lines.0.lock().unwrap().stdout.clone()
+    }
+
+    /// Everything printed on stderr so far.
+    pub fn stderr(&self) -> Vec<String> {
+        self.lines.0.lock().unwrap().stderr.clone()
+    }
+
+    /// Waits until some line (stdout or stderr) satisfies `pred`; returns it.
+    pub fn wait_for_line(&self, timeout: Duration, pred: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + timeout;
+        let (m, cv) = &*self.lines;
+        let mut l = m.lock().unwrap();
+        loop {
+            if let Some(line) = l.stdout.iter().chain(l.stderr.iter()).find(|s| pred(s)) {
+                return line.clone();
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                panic!(
+                    "{}: no matching line within {timeout:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+                    self.name,
+                    l.stdout.join("\n"),
+                    l.stderr.join("\n")
+                );
+            }
+            l = cv.wait_timeout(l, deadline - now).unwrap().0;
+        }
+    }
+
+    /// Waits until stdout holds at least `n` lines satisfying `pred`.
+    pub fn wait_for_stdout_count(
+        &self,
+        timeout: Duration,
+        n: usize,
+        pred: impl Fn(&str) -> bool,
+    ) -> Vec<String> {
+        let deadline = Instant::now() + timeout;
+        let (m, cv) = &*self.lines;
+        let mut l = m.lock().unwrap();
+        loop {
+            let hits: Vec<String> = l.stdout.iter().filter(|s| pred(s)).cloned().collect();
+            if hits.len() >= n {
+                return hits;
+            }
+            let now = Instant::now();
+            if now >= deadline || l.stdout_closed {
+                panic!(
+                    "{}: {} of {n} lines within {timeout:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+                    self.name,
+                    hits.len(),
+                    l.stdout.join("\n"),
+                    l.stderr.join("\n")
+                );
+            }
+            l = cv
+                .wait_timeout(l, (deadline - now).min(Duration::from_millis(200)))
+                .unwrap()
+                .0;
+        }
+    }
+
+    /// Sends a signal by name (`TERM`, `INT`, `KILL`) with the `kill` command.
+    pub fn signal(&self, sig: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -{sig} {} failed", self.child.id());
+    }
+
+    /// Waits for the process to exit; returns its exit status.
+    pub fn wait_exit(&mut self, timeout: Duration) -> std::process::ExitStatus {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                // Let the reader threads drain the pipes.
+                let (m, cv) = &*self.lines;
+                let mut l = m.lock().unwrap();
+                let drain_deadline = Instant::now() + Duration::from_secs(2);
+                while !l.stdout_closed && Instant::now() < drain_deadline {
+                    l = cv.wait_timeout(l, Duration::from_millis(50)).unwrap().0;
+                }
+                return status;
+            }
+            if Instant::now() >= deadline {
+                panic!(
+                    "{} did not exit within {timeout:?}\n--- stderr ---\n{}",
+                    self.name,
+                    self.stderr().join("\n")
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Waits until something accepts TCP connections on 127.0.0.1:`port`.
+pub fn wait_for_port(port: u16, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "nothing listens on port {port} after {timeout:?}"
+        );
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
