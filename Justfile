@@ -24,7 +24,12 @@ peer:
 lint:
     cargo fmt --all -- --check
     cargo clippy --workspace --all-targets -- -D warnings
+    cd chefs/rust && cargo fmt --all -- --check && cargo clippy --target wasm32-wasip2 --all-targets -- -D warnings
 
 # Every test: lint, unit, integration, interop with the Python peer.
-test: lint peer build
+test: lint peer build chefs
     cargo test --workspace
+
+# Build every chef into .wasm; stage the standard ones in target/chefs (nd-sniff's default).
+chefs:
+    scripts/build-chefs.sh

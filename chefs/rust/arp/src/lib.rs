@@ -1,0 +1,112 @@
+//! ARPChef: one dumpling per ARP packet, as netdumplings' ARPChef.
+//!
+//! Payload: `{operation, src_hw, src_ip, dst_hw, dst_ip, time, notes}`.
+//! `operation` is "request"/"reply" or the numeric opcode; `notes` is set on
+//! replies only: "source device is new" the first time an IP is seen in a
+//! reply, "source device has new IP address" when a later reply maps it to a
+//! different MAC. Deliberate differences from netdumplings: `time` is the
+//! packet's capture time (scapy gave the wall clock), and addresses of
+//! unusual lengths are hex strings (netdumplings' kitchen crashed on them).
+
+use std::collections::HashMap;
+
+use netdumplings_chef::{export_chef, json, Chef, LayerKind, Packet, Value};
+
+#[derive(Default)]
+pub struct ArpChef {
+    /// IP -> MAC, learned from replies.
+    ip_mac: HashMap<String, String>,
+}
+
+/// Hardware addresses as scapy prints them: lowercase hex, colon-separated.
+fn hw(bytes: &[u8]) -> String {
+    let mut s = String::with_capacity(bytes.len() * 3);
+    for (i, b) in bytes.iter().enumerate() {
+        if i > 0 {
+            s.push(':');
+        }
+        s.push_str(&format!("{b:02x}"));
+    }
+    s
+}
+
+/// Protocol addresses: dotted quad for 4 bytes, else hex like hardware ones.
+fn proto(bytes: &[u8]) -> String {
+    match bytes {
+        [a, b, c, d] => format!("{a}.{b}.{c}.{d}"),
+        other => hw(other),
+    }
+}
+
+/// The fields of an ARP packet; `None` if it is cut short.
+pub struct Arp<'a> {
+    pub op: u16,
+    pub sha: &'a [u8],
+    pub spa: &'a [u8],
+    pub tha: &'a [u8],
+    pub tpa: &'a [u8],
+}
+
+pub fn parse_arp(b: &[u8]) -> Option<Arp<'_>> {
+    let hlen = *b.get(4)? as usize;
+    let plen = *b.get(5)? as usize;
+    let op = u16::from_be_bytes([*b.get(6)?, *b.get(7)?]);
+    let mut at = 8;
+    let mut take = |n: usize| {
+        let s = b.get(at..at + n)?;
+        at += n;
+        Some(s)
+    };
+    Some(Arp {
+        op,
+        sha: take(hlen)?,
+        spa: take(plen)?,
+        tha: take(hlen)?,
+        tpa: take(plen)?,
+    })
+}
+
+impl Chef for ArpChef {
+    const NAME: &'static str = "ARPChef";
+
+    fn packet(&mut self, packet: &Packet<'_>) -> Option<Value> {
+        let arp = parse_arp(packet.layer(LayerKind::Arp)?)?;
+        let operation = match arp.op {
+            1 => json!("request"),
+            2 => json!("reply"),
+            n => json!(n),
+        };
+        let src_ip = proto(arp.spa);
+        let src_hw = hw(arp.sha);
+        let mut notes = Value::Null;
+        if arp.op == 2 {
+            match self.ip_mac.get(&src_ip) {
+                None => notes = json!("source device is new"),
+                Some(mac) if *mac != src_hw => notes = json!("source device has new IP address"),
+                Some(_) => {}
+            }
+            self.ip_mac.insert(src_ip.clone(), src_hw.clone());
+        }
+        Some(json!({
+            "operation": operation,
+            "src_hw": src_hw,
+            "src_ip": src_ip,
+            "dst_hw": hw(arp.tha),
+            "dst_ip": proto(arp.tpa),
+            "time": packet.timestamp(),
+            "notes": notes,
+        }))
+    }
+
+    fn export_state(&self) -> Option<Vec<u8>> {
+        netdumplings_chef::serde_json::to_vec(&self.ip_mac).ok()
+    }
+
+    fn import_state(&mut self, state: &[u8]) -> Result<(), String> {
+        self.ip_mac =
+            netdumplings_chef::serde_json::from_slice(state).map_err(|e| e.to_string())?;
+        Ok(())
+    }
+}
+
+export_chef!(ArpChef);

@@ -1,0 +1,59 @@
+//! DNSLookupChef: one dumpling per DNS message with a question, as
+//! netdumplings' DNSLookupChef, plus an interval summary.
+//!
+//! Packet payload: `{"lookup": {"hostname", "when"}}` where hostname is the
+//! first question's name without the trailing dot. Interval payload:
+//! `{"lookups_seen": {hostname: {"count", "latest"}}}`. Which packets are DNS
+//! follows scapy 2.4.5 (see `nd_dissect::dns_message`); a message that does
+//! not parse (truncated, bad labels, compression loops) makes no dumpling, as
+//! scapy left it `Raw`.
+//!
+//! Deliberate difference: `when`/`latest` are the packet's capture time
+//! (netdumplings used the wall clock), so replays are reproducible.
+
+use std::collections::BTreeMap;
+
+use netdumplings_chef::{export_chef, json, serde_json, Chef, Packet, Value};
+
+#[derive(Default)]
+pub struct DnsLookupChef {
+    /// hostname -> (count, latest capture time).
+    lookups_seen: BTreeMap<String, (u64, f64)>,
+}
+
+impl Chef for DnsLookupChef {
+    const NAME: &'static str = "DNSLookupChef";
+
+    fn packet(&mut self, packet: &Packet<'_>) -> Option<Value> {
+        let dns = nd_dissect::parse_dns(nd_dissect::dns_message(packet)?)?;
+        let hostname = nd_dissect::first_question(&dns)?;
+        let when = packet.timestamp();
+        let entry = self
+            .lookups_seen
+            .entry(hostname.clone())
+            .or_insert((0, when));
+        entry.0 += 1;
+        entry.1 = when;
+        Some(json!({ "lookup": { "hostname": hostname, "when": when } }))
+    }
+
+    fn interval(&mut self) -> Option<Value> {
+        let seen: BTreeMap<&String, Value> = self
+            .lookups_seen
+            .iter()
+            .map(|(h, (count, latest))| (h, json!({ "count": count, "latest": latest })))
+            .collect();
+        Some(json!({ "lookups_seen": seen }))
+    }
+
+    fn export_state(&self) -> Option<Vec<u8>> {
+        serde_json::to_vec(&self.lookups_seen).ok()
+    }
+
+    fn import_state(&mut self, state: &[u8]) -> Result<(), String> {
+        self.lookups_seen = serde_json::from_slice(state).map_err(|e| e.to_string())?;
+        Ok(())
+    }
+}
+
+export_chef!(DnsLookupChef);

@@ -1,0 +1,2 @@
+const VERSION: u32 = 1;
+include!("../../counter-common.rs");

@@ -1,0 +1,2 @@
+const VERSION: u32 = 2;
+include!("../../counter-common.rs");

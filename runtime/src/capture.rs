@@ -1,0 +1,339 @@
+//! Packet sources: live capture and file replay, both through libpcap.
+//!
+//! [`Capture::run`] reads packets, decodes them into batches
+//! ([`crate::batch`]) and hands each finished batch to a callback. It stops
+//! at the end of a file, when the stop flag is set, or on a fatal error.
+//! Errors users hit (missing interface, bad filter, no permission, unreadable
+//! file) come back as [`CaptureError`] with a message that says what to do.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use pcap::{Active, Offline, Precision};
+
+use crate::batch::{BatchBuilder, RawPacket};
+use crate::bindings::netdumplings::chef::types::PacketBatch;
+
+/// Default BPF filter, as netdumplings' nd-sniff.
+pub const DEFAULT_FILTER: &str = "tcp or udp or arp";
+/// Bytes captured per packet on live interfaces.
+pub const SNAPLEN: i32 = 65535;
+/// libpcap read timeout on live interfaces: how often the loop wakes up to
+/// flush a stale batch or notice a stop request when no packet arrives.
+const READ_TIMEOUT_MS: i32 = 1;
+
+/// Where packets come from.
+#[derive(Debug, Clone)]
+pub enum Source {
+    /// A live interface (`None`: every interface, libpcap's `any`).
+    Live {
+        /// Interface name.
+        interface: Option<String>,
+        /// BPF filter.
+        filter: String,
+    },
+    /// A pcap or pcapng file.
+    File {
+        /// The file.
+        path: PathBuf,
+        /// Optional BPF filter applied to the file.
+        filter: Option<String>,
+        /// Replay at the pace of the capture's timestamps instead of as fast as possible.
+        realtime: bool,
+    },
+}
+
+impl Source {
+    /// Whether this is a replay (which must lose nothing: backpressure instead of drops).
+    pub fn is_replay(&self) -> bool {
+        matches!(self, Source::File { .. })
+    }
+
+    /// What the kitchen hello calls the interface.
+    pub fn interface_label(&self) -> String {
+        match self {
+            Source::Live {
+                interface: None, ..
+            } => "all".into(),
+            Source::Live {
+                interface: Some(i), ..
+            } => i.clone(),
+            Source::File { path, .. } => path.display().to_string(),
+        }
+    }
+
+    /// The filter, as the kitchen hello reports it.
+    pub fn filter_label(&self) -> String {
+        match self {
+            Source::Live { filter, .. } => filter.clone(),
+            Source::File { filter, .. } => filter.clone().unwrap_or_default(),
+        }
+    }
+}
+
+/// A capture problem, with advice.
+#[derive(Debug, thiserror::Error)]
+pub enum CaptureError {
+    /// The interface does not exist.
+    #[error("no such interface {name:?} (available: {available})")]
+    NoSuchInterface {
+        /// What was asked for.
+        name: String,
+        /// What exists.
+        available: String,
+    },
+    /// Capturing needs privileges.
+    #[error("no permission to capture on {0}: run nd-sniff as root, or grant it CAP_NET_RAW and CAP_NET_ADMIN (sudo setcap cap_net_raw,cap_net_admin=eip $(which nd-sniff))")]
+    Permission(String),
+    /// The BPF filter does not compile.
+    #[error("invalid filter {filter:?}: {reason}")]
+    BadFilter {
+        /// The filter.
+        filter: String,
+        /// libpcap's complaint.
+        reason: String,
+    },
+    /// The file cannot be read as a capture.
+    #[error("cannot read capture file {path}: {reason}")]
+    File {
+        /// The file.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+    /// Anything else libpcap reports.
+    #[error("capture failed: {0}")]
+    Other(String),
+}
+
+/// What a capture saw, for the summary and the kitchen status.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CaptureStats {
+    /// Packets read from libpcap.
+    pub packets: u64,
+    /// Bytes captured.
+    pub bytes: u64,
+    /// Packets the kernel received (live capture only).
+    pub kernel_received: u64,
+    /// Packets dropped because libpcap's buffer was full (live only).
+    pub kernel_dropped: u64,
+    /// Packets dropped by the interface/driver (live only).
+    pub interface_dropped: u64,
+}
+
+enum Handle {
+    Live(pcap::Capture<Active>),
+    File(pcap::Capture<Offline>),
+}
+
+/// An opened packet source.
+pub struct Capture {
+    handle: Handle,
+    source: Source,
+    link_type: u16,
+    /// Size of the file, for the progress bar.
+    file_size: Option<u64>,
+}
+
+impl Capture {
+    /// Opens the source (and compiles its filter).
+    pub fn open(source: Source) -> Result<Capture, CaptureError> {
+        match &source {
+            Source::Live { interface, filter } => {
+                let name = interface.clone().unwrap_or_else(|| "any".into());
+                let devices = pcap::Device::list().unwrap_or_default();
+                if interface.is_some() && !devices.iter().any(|d| d.name == name) {
+                    return Err(CaptureError::NoSuchInterface {
+                        name,
+                        available: devices
+                            .iter()
+                            .map(|d| d.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                    });
+                }
+                let inactive = pcap::Capture::from_device(name.as_str())
+                    .map_err(|e| CaptureError::Other(e.to_string()))?
+                    .promisc(true)
+                    .snaplen(SNAPLEN)
+                    .immediate_mode(true)
+                    .timeout(READ_TIMEOUT_MS)
+                    .precision(Precision::Nano);
+                let mut cap = inactive.open().map_err(|e| live_error(&name, e))?;
+                cap.filter(filter, true)
+                    .map_err(|e| CaptureError::BadFilter {
+                        filter: filter.clone(),
+                        reason: e.to_string(),
+                    })?;
+                let link_type = cap.get_datalink().0 as u16;
+                Ok(Capture {
+                    handle: Handle::Live(cap),
+                    source,
+                    link_type,
+                    file_size: None,
+                })
+            }
+            Source::File { path, filter, .. } => {
+                let file_err = |reason: String| CaptureError::File {
+                    path: path.display().to_string(),
+                    reason,
+                };
+                let meta = std::fs::metadata(path).map_err(|e| file_err(e.to_string()))?;
+                if meta.is_dir() {
+                    return Err(file_err("is a directory".into()));
+                }
+                let mut cap = pcap::Capture::from_file_with_precision(path, Precision::Nano)
+                    .map_err(|e| file_err(e.to_string()))?;
+                if let Some(f) = filter {
+                    cap.filter(f, true).map_err(|e| CaptureError::BadFilter {
+                        filter: f.clone(),
+                        reason: e.to_string(),
+                    })?;
+                }
+                let link_type = cap.get_datalink().0 as u16;
+                Ok(Capture {
+                    handle: Handle::File(cap),
+                    source,
+                    link_type,
+                    file_size: Some(meta.len()),
+                })
+            }
+        }
+    }
+
+    /// The capture's LINKTYPE number.
+    pub fn link_type(&self) -> u16 {
+        self.link_type
+    }
+
+    /// Reads until the end (file), `stop`, or an error, calling `on_batch`
+    /// with every finished batch. `on_batch` returning `false` stops too.
+    pub fn run(
+        &mut self,
+        stop: &AtomicBool,
+        progress: bool,
+        mut on_batch: impl FnMut(PacketBatch) -> bool,
+    ) -> Result<CaptureStats, CaptureError> {
+        let mut builder = BatchBuilder::new(self.link_type);
+        let mut stats = CaptureStats::default();
+        let bar = match (progress, self.file_size) {
+            (true, Some(size)) => {
+                let bar = indicatif::ProgressBar::new(size);
+                bar.set_style(
+                    indicatif::ProgressStyle::with_template(
+                        "{bar:40} {bytes}/{total_bytes} {msg} ({eta})",
+                    )
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+                );
+                Some(bar)
+            }
+            _ => None,
+        };
+        let realtime = matches!(self.source, Source::File { realtime: true, .. });
+        // Realtime replay: capture time of the first packet and when we read it.
+        let mut pace: Option<(Duration, Instant)> = None;
+        let mut file_pos: u64 = 24; // pcap global header
+        loop {
+            if stop.load(Ordering::Relaxed) {
+                break;
+            }
+            let next = match &mut self.handle {
+                Handle::Live(c) => c.next_packet(),
+                Handle::File(c) => c.next_packet(),
+            };
+            match next {
+                Ok(p) => {
+                    let ts_secs = p.header.ts.tv_sec.max(0) as u64;
+                    let ts_nanos = p.header.ts.tv_usec.max(0) as u32;
+                    if realtime {
+                        let at = Duration::new(ts_secs, ts_nanos.min(999_999_999));
+                        let (first, started) = *pace.get_or_insert((at, Instant::now()));
+                        if let Some(wait) = at
+                            .checked_sub(first)
+                            .and_then(|d| d.checked_sub(started.elapsed()))
+                        {
+                            // Flush what we have before sleeping: realtime means low latency.
+                            if let Some(b) = builder.take() {
+                                if !on_batch(b) {
+                                    break;
+                                }
+                            }
+                            std::thread::sleep(wait);
+                        }
+                    }
+                    stats.packets += 1;
+                    stats.bytes += p.data.len() as u64;
+                    file_pos += 16 + p.data.len() as u64;
+                    builder.push(RawPacket {
+                        ts_secs,
+                        ts_nanos,
+                        wire_len: p.header.len,
+                        data: p.data,
+                    });
+                    if builder.is_full() || (!self.source.is_replay() && builder.is_stale()) {
+                        if let Some(bar) = &bar {
+                            bar.set_position(file_pos);
+                            bar.set_message(format!("{} packets", stats.packets));
+                        }
+                        if let Some(b) = builder.take() {
+                            if !on_batch(b) {
+                                break;
+                            }
+                        }
+                    }
+                }
+                Err(pcap::Error::TimeoutExpired) => {
+                    if builder.is_stale() {
+                        if let Some(b) = builder.take() {
+                            if !on_batch(b) {
+                                break;
+                            }
+                        }
+                    }
+                }
+                Err(pcap::Error::NoMorePackets) => break,
+                Err(e) => {
+                    // A truncated file ends the replay like its end would,
+                    // after what was read; anything else is reported.
+                    if let Handle::File(_) = self.handle {
+                        tracing::warn!("capture file ends early: {e}");
+                        break;
+                    }
+                    return Err(CaptureError::Other(e.to_string()));
+                }
+            }
+        }
+        if let Some(b) = builder.take() {
+            on_batch(b);
+        }
+        if let Some(bar) = bar {
+            bar.finish_and_clear();
+        }
+        if let Handle::Live(c) = &mut self.handle {
+            if let Ok(s) = c.stats() {
+                stats.kernel_received = s.received as u64;
+                stats.kernel_dropped = s.dropped as u64;
+                stats.interface_dropped = s.if_dropped as u64;
+            }
+        }
+        Ok(stats)
+    }
+}
+
+fn live_error(name: &str, e: pcap::Error) -> CaptureError {
+    let text = e.to_string();
+    let lower = text.to_lowercase();
+    if lower.contains("permission") || lower.contains("not permitted") {
+        CaptureError::Permission(name.to_string())
+    } else if lower.contains("no such device") {
+        CaptureError::NoSuchInterface {
+            name: name.to_string(),
+            available: pcap::Device::list()
+                .map(|d| d.into_iter().map(|d| d.name).collect::<Vec<_>>().join(", "))
+                .unwrap_or_default(),
+        }
+    } else {
+        CaptureError::Other(format!("{name}: {text}"))
+    }
+}

@@ -1,0 +1,356 @@
+//! The kitchen: capture -> batches -> chef workers -> relay, plus the chef
+//! directory watcher (hot swap) and the interval poker.
+//!
+//! Threads:
+//!
+//! ```text
+//! capture (caller's thread) --Arc<batch>--> chef-<name> (one per chef) --payload--> relay
+//! poker: every poke interval, Command::Interval to every chef
+//! watcher: notify events on the chef directory -> load/compile -> Command::Swap / new worker / retire
+//! relay: a tokio current-thread runtime (WebSocket) or a stdout writer (--print)
+//! ```
+//!
+//! Invariants:
+//! - Compilation happens on the watcher thread, never on the capture path.
+//! - A swap is a command in the chef's FIFO, so it lands between two batches.
+//! - A replay loses nothing (every queue waits for room); live capture never
+//!   waits on a chef or the hub (full queues skip and count).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use nd_protocol::KitchenHello;
+
+use crate::capture::{Capture, CaptureStats, Source};
+use crate::host::{ChefHost, Limits};
+use crate::relay::{self, DumplingTx, RelayConfig, RelayStats};
+use crate::supervisor::{ChefStatus, ChefWorker, Command};
+
+/// After a failed load, how long a file must stay unchanged before the
+/// failure is reported (a copy in progress fails to load, then succeeds).
+pub const QUIET_BEFORE_REJECT: Duration = Duration::from_millis(300);
+
+/// Where dumplings go.
+#[derive(Debug, Clone)]
+pub enum Output {
+    /// To a hub (`HOST:PORT` or URL of its in port), buffering up to `buffer`.
+    Hub {
+        /// Hub address.
+        hub: String,
+        /// Relay buffer, in dumplings.
+        buffer: usize,
+    },
+    /// JSON lines on stdout.
+    Print,
+}
+
+/// Everything that configures a kitchen.
+#[derive(Debug, Clone)]
+pub struct KitchenConfig {
+    /// `--kitchen-name`.
+    pub name: String,
+    /// Live interface or file.
+    pub source: Source,
+    /// Directory of chef components (`*.wasm`).
+    pub chef_dir: PathBuf,
+    /// Only these chefs (by name); empty means all.
+    pub chefs: Vec<String>,
+    /// Time between interval pokes.
+    pub poke_interval: Duration,
+    /// Where dumplings go.
+    pub output: Output,
+    /// Sandbox limits.
+    pub limits: Limits,
+    /// Compilation cache directory.
+    pub cache_dir: Option<PathBuf>,
+    /// Watch the chef directory and hot-swap.
+    pub watch: bool,
+    /// Show a progress bar (replays on a terminal).
+    pub progress: bool,
+}
+
+/// What a kitchen run did.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct KitchenReport {
+    /// Packets read and capture drop counters.
+    pub packets: u64,
+    /// Kernel/libpcap drops (live).
+    pub kernel_dropped: u64,
+    /// Interface drops (live).
+    pub interface_dropped: u64,
+    /// Every chef's final counters.
+    pub chefs: Vec<ChefStatus>,
+    /// Relay counters (hub output).
+    pub relay: Option<RelayStats>,
+    /// Dumplings printed (print output).
+    pub printed: u64,
+    /// Dumplings dropped between chefs and relay (live).
+    pub dropped_before_relay: u64,
+}
+
+/// Chef workers by file.
+type Workers = Arc<Mutex<BTreeMap<PathBuf, ChefWorker>>>;
+
+/// A chef found in the chef directory.
+pub struct FoundChef {
+    /// The file.
+    pub path: PathBuf,
+    /// Its name, or why it could not be loaded.
+    pub name: Result<String, String>,
+}
+
+/// Lists the chefs in `dir` (`--chef-list`).
+pub fn list_chefs(
+    dir: &Path,
+    limits: Limits,
+    cache_dir: Option<PathBuf>,
+) -> anyhow::Result<Vec<FoundChef>> {
+    let host = ChefHost::new(limits, cache_dir)?;
+    Ok(wasm_files(dir)?
+        .into_iter()
+        .map(|path| {
+            let name = host
+                .load(&path)
+                .and_then(|c| host.instantiate(&c, &file_label(&path)))
+                .map(|i| i.name)
+                .map_err(|e| format!("{e:#}"));
+            FoundChef { path, name }
+        })
+        .collect())
+}
+
+fn wasm_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("cannot read the chef directory {}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| is_wasm(p))
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+fn is_wasm(p: &Path) -> bool {
+    p.extension().is_some_and(|e| e == "wasm")
+}
+
+fn file_label(p: &Path) -> String {
+    p.file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// Runs a kitchen until the capture ends (replay) or `stop` is set.
+pub fn run(config: KitchenConfig, stop: Arc<AtomicBool>) -> anyhow::Result<KitchenReport> {
+    let host = Arc::new(ChefHost::new(
+        config.limits.clone(),
+        config.cache_dir.clone(),
+    )?);
+    let replay = config.source.is_replay();
+
+    // Open the source first: a bad interface or file is reported before
+    // anything connects anywhere.
+    let mut capture = Capture::open(config.source.clone())?;
+
+    let (tx, rx) = relay::channel(replay);
+    let workers: Workers = Arc::new(Mutex::new(BTreeMap::new()));
+    let mut chef_names = Vec::new();
+    for path in wasm_files(&config.chef_dir)? {
+        match start_worker(&host, &path, &config.chefs, &tx) {
+            Ok(Some(w)) => {
+                chef_names.push(format!("{}.{}", file_label(&path), w.name()));
+                workers
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(path, w);
+            }
+            Ok(None) => {}
+            Err(e) => tracing::error!("{e:#}"),
+        }
+    }
+    for wanted in &config.chefs {
+        if !chef_names
+            .iter()
+            .any(|n| n.ends_with(&format!(".{wanted}")))
+        {
+            tracing::warn!(
+                "{}: chef {wanted} not found in {}",
+                config.name,
+                config.chef_dir.display()
+            );
+        }
+    }
+    if chef_names.is_empty() {
+        anyhow::bail!(
+            "{}: no valid chefs found in {}; not starting the sniffer",
+            config.name,
+            config.chef_dir.display()
+        );
+    }
+    tracing::info!("{}: chefs {}", config.name, chef_names.join(", "));
+
+    // Output.
+    let (cancel_tx, cancel_rx) = tokio::sync::watch::channel(false);
+    let output = match &config.output {
+        Output::Print => {
+            let kitchen = config.name.clone();
+            std::thread::Builder::new()
+                .name("printer".into())
+                .spawn(move || OutputResult::Printed(relay::print_blocking(&kitchen, rx)))?
+        }
+        Output::Hub { hub, buffer } => {
+            let relay_config = RelayConfig {
+                url: relay::hub_url(hub),
+                kitchen: config.name.clone(),
+                hello: KitchenHello {
+                    kitchen_name: config.name.clone(),
+                    interface: config.source.interface_label(),
+                    filter: config.source.filter_label(),
+                    chefs: chef_names.clone(),
+                    poke_interval: config.poke_interval.as_secs_f64(),
+                },
+                buffer: *buffer,
+                wait: replay,
+            };
+            std::thread::Builder::new()
+                .name("relay".into())
+                .spawn(move || {
+                    let rt = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build();
+                    match rt {
+                        Ok(rt) => OutputResult::Relayed(rt.block_on(relay::run(
+                            relay_config,
+                            rx,
+                            cancel_rx,
+                        ))),
+                        Err(e) => {
+                            tracing::error!("cannot start the relay runtime: {e}");
+                            OutputResult::Relayed(RelayStats::default())
+                        }
+                    }
+                })?
+        }
+    };
+
+    // Poker and watcher.
+    let done = Arc::new(AtomicBool::new(false));
+    let poker = {
+        let workers = workers.clone();
+        let done = done.clone();
+        let period = config.poke_interval;
+        std::thread::Builder::new()
+            .name("poker".into())
+            .spawn(move || {
+                let mut next = Instant::now() + period;
+                while !done.load(Ordering::Relaxed) {
+                    std::thread::sleep(Duration::from_millis(20).min(period));
+                    if Instant::now() >= next {
+                        next += period;
+                        for w in workers.lock().unwrap_or_else(|p| p.into_inner()).values() {
+                            // A missed poke is harmless; never block here.
+                            let _ = w.tx.try_send(Command::Interval);
+                        }
+                    }
+                }
+            })?
+    };
+    let watcher = if config.watch {
+        Some(crate::watch::spawn(
+            config.chef_dir.clone(),
+            host.clone(),
+            workers.clone(),
+            config.chefs.clone(),
+            tx.clone(),
+            done.clone(),
+        )?)
+    } else {
+        None
+    };
+
+    // Capture on this thread.
+    let progress = config.progress;
+    let result = capture.run(&stop, progress, |batch| {
+        let batch = Arc::new(batch);
+        for w in workers.lock().unwrap_or_else(|p| p.into_inner()).values() {
+            w.send_batch(&batch, replay);
+        }
+        true
+    });
+
+    // Wind down: stop watcher and poker, finish chefs (final interval),
+    // close the relay's input, wait for it to flush.
+    done.store(true, Ordering::Relaxed);
+    if let Some(w) = watcher {
+        let _ = w.join();
+    }
+    let _ = poker.join();
+    let finished: Vec<ChefWorker> =
+        std::mem::take(&mut *workers.lock().unwrap_or_else(|p| p.into_inner()))
+            .into_values()
+            .collect();
+    let mut report = KitchenReport::default();
+    for w in finished {
+        report.chefs.push(w.finish());
+    }
+    report.dropped_before_relay = tx.dropped();
+    drop(tx);
+    if stop.load(Ordering::Relaxed) {
+        // Interrupted: the relay gets 2 s to flush, then closes with 4101.
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_secs(2));
+            let _ = cancel_tx.send(true);
+        });
+    } else {
+        drop(cancel_tx);
+    }
+    match output.join() {
+        Ok(OutputResult::Printed(n)) => report.printed = n,
+        Ok(OutputResult::Relayed(s)) => report.relay = Some(s),
+        Err(_) => tracing::error!("the output thread panicked"),
+    }
+    let stats: CaptureStats = result?;
+    report.packets = stats.packets;
+    report.kernel_dropped = stats.kernel_dropped;
+    report.interface_dropped = stats.interface_dropped;
+    Ok(report)
+}
+
+enum OutputResult {
+    Printed(u64),
+    Relayed(RelayStats),
+}
+
+/// Loads, instantiates and starts a worker for one chef file; `None` if the
+/// chef filter excludes it.
+pub(crate) fn start_worker(
+    host: &Arc<ChefHost>,
+    path: &Path,
+    only: &[String],
+    tx: &DumplingTx,
+) -> anyhow::Result<Option<ChefWorker>> {
+    let component = host.load(path)?;
+    let instance = host.instantiate(&component, &file_label(path))?;
+    if !only.is_empty() && !only.contains(&instance.name) {
+        return Ok(None);
+    }
+    tracing::info!(
+        "loaded chef {} from {}{}",
+        instance.name,
+        path.display(),
+        if component.from_cache {
+            " (cached)"
+        } else {
+            ""
+        }
+    );
+    Ok(Some(ChefWorker::spawn(
+        host.clone(),
+        component,
+        instance,
+        tx.clone(),
+    )))
+}

@@ -1,0 +1,271 @@
+//! `nd-sniff`: the kitchen. Captures packets (or replays a file), runs them
+//! through sandboxed wasm chefs, and sends the dumplings to nd-hub.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{ArgAction, Parser};
+use nd_runtime::capture::{Source, DEFAULT_FILTER};
+use nd_runtime::host::{ChefHost, Limits};
+use nd_runtime::kitchen::{self, KitchenConfig, Output};
+
+/// A dumpling sniffer kitchen.
+///
+/// Sniffs network packets matching the given PCAP-style filter (or replays a
+/// capture file) and sends them to chefs, WebAssembly components, for
+/// processing into dumplings. Dumplings are then sent to nd-hub for
+/// distribution to the dumpling eaters. Live capture likely needs root (or
+/// CAP_NET_RAW).
+#[derive(Parser, Debug)]
+#[command(
+    name = "nd-sniff",
+    version,
+    disable_help_flag = true,
+    max_term_width = 100
+)]
+struct Args {
+    /// Dumpling kitchen name to assign to the sniffer.
+    #[arg(
+        short = 'n',
+        long,
+        value_name = "KITCHEN_NAME",
+        default_value = "default_kitchen"
+    )]
+    kitchen_name: String,
+    /// Address where nd-hub is receiving dumplings (HOST:PORT or a ws:// URL).
+    #[arg(
+        short = 'h',
+        long,
+        value_name = "HOST:PORT",
+        default_value = "localhost:11347"
+    )]
+    hub: String,
+    /// Network interface to sniff ("all": every interface).
+    #[arg(short = 'i', long, value_name = "INTERFACE", default_value = "all")]
+    interface: String,
+    /// PCAP-style sniffer packet filter.
+    #[arg(short = 'f', long, value_name = "PCAP_FILTER", default_value = DEFAULT_FILTER)]
+    filter: String,
+    /// Replay this pcap/pcapng file instead of sniffing (as fast as possible;
+    /// the filter applies only if given explicitly).
+    #[arg(short = 'r', long, value_name = "FILE")]
+    read: Option<PathBuf>,
+    /// With --read: replay at the pace of the capture's timestamps.
+    #[arg(long, requires = "read")]
+    realtime: bool,
+    /// Directory of chef components (*.wasm). Default: the bundled standard chefs.
+    #[arg(long, value_name = "DIR", env = "ND_CHEF_DIR")]
+    chef_dir: Option<PathBuf>,
+    /// Chef (by name) to deliver packets to (repeatable). Default: all chefs in --chef-dir.
+    #[arg(short = 'c', long = "chef", value_name = "CHEF_NAME")]
+    chefs: Vec<String>,
+    /// List the chefs found in --chef-dir and exit.
+    #[arg(short = 'l', long)]
+    chef_list: bool,
+    /// Interval (in seconds) to poke chefs for their interval dumplings.
+    #[arg(short = 'p', long, value_name = "SECONDS", default_value_t = 5.0)]
+    poke_interval: f64,
+    /// Write dumplings to stdout as JSON lines instead of sending them to nd-hub.
+    #[arg(long)]
+    print: bool,
+    /// Dumplings to hold while nd-hub is unreachable.
+    #[arg(long, value_name = "COUNT", default_value_t = nd_runtime::relay::DEFAULT_BUFFER)]
+    buffer: usize,
+    /// Do not watch --chef-dir for new or changed chefs (hot swap is on by default).
+    #[arg(long)]
+    no_watch: bool,
+    /// Memory cap per chef instance, in MiB.
+    #[arg(long, value_name = "MIB", default_value_t = (nd_runtime::host::DEFAULT_MEMORY_LIMIT >> 20) as u64)]
+    chef_memory: u64,
+    /// CPU deadline per call into a chef, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = nd_runtime::host::DEFAULT_CALL_DEADLINE.as_millis() as u64)]
+    chef_deadline: u64,
+    /// Largest payload a chef may return, in bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = nd_runtime::host::DEFAULT_MAX_PAYLOAD)]
+    max_payload: usize,
+    /// Directory for compiled chefs (default: ~/.cache/netdumplings/chefs).
+    #[arg(long, value_name = "DIR")]
+    cache_dir: Option<PathBuf>,
+    /// Log format on stderr.
+    #[arg(long, default_value = "human", value_parser = ["human", "json"])]
+    log_format: String,
+    /// Print help (as in netdumplings, -h is --hub).
+    #[arg(long, action = ArgAction::Help)]
+    help: Option<bool>,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    init_logging(&args.log_format);
+    match run(args) {
+        Ok(code) => code,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("nd-sniff: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The bundled standard chefs: `chefs/` beside the binary's directory
+/// (`target/chefs` for `target/debug/nd-sniff`, as `just chefs` stages them),
+/// or `share/netdumplings/chefs` for an installed layout.
+fn default_chef_dir() -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    let bin_dir = exe.parent()?;
+    let candidates = [
+        bin_dir.parent().map(|p| p.join("chefs")),
+        bin_dir
+            .parent()
+            .map(|p| p.join("share").join("netdumplings").join("chefs")),
+    ];
+    candidates.into_iter().flatten().find(|p| p.is_dir())
+}
+
+fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let limits = Limits {
+        memory: (args.chef_memory as usize) << 20,
+        call_deadline: Duration::from_millis(args.chef_deadline.max(1)),
+        max_payload: args.max_payload,
+        ..Limits::default()
+    };
+    let chef_dir = match args.chef_dir.clone().or_else(default_chef_dir) {
+        Some(d) => d,
+        None => anyhow::bail!(
+            "no chef directory: pass --chef-dir DIR (or build the standard chefs with `just chefs`)"
+        ),
+    };
+    let cache_dir = args.cache_dir.clone().or_else(ChefHost::default_cache_dir);
+    if args.chef_list {
+        println!();
+        println!("{}", chef_dir.display());
+        for c in kitchen::list_chefs(&chef_dir, limits, cache_dir)? {
+            match c.name {
+                Ok(name) => println!(
+                    "  {name}  ({})",
+                    c.path.file_name().unwrap_or_default().to_string_lossy()
+                ),
+                Err(e) => println!("  error loading {}: {e}", c.path.display()),
+            }
+        }
+        println!();
+        return Ok(ExitCode::SUCCESS);
+    }
+    let poke = Duration::try_from_secs_f64(args.poke_interval)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| anyhow::anyhow!("--poke-interval must be a positive number of seconds"))?;
+    let filter_given = std::env::args().any(|a| a == "-f" || a.starts_with("--filter"));
+    let source = match &args.read {
+        Some(path) => Source::File {
+            path: path.clone(),
+            filter: filter_given.then(|| args.filter.clone()),
+            realtime: args.realtime,
+        },
+        None => Source::Live {
+            interface: (args.interface != "all").then(|| args.interface.clone()),
+            filter: args.filter.clone(),
+        },
+    };
+    let config = KitchenConfig {
+        name: args.kitchen_name.clone(),
+        progress: source.is_replay() && std::io::stderr().is_terminal() && !args.print,
+        source,
+        chef_dir,
+        chefs: args.chefs.clone(),
+        poke_interval: poke,
+        output: if args.print {
+            Output::Print
+        } else {
+            Output::Hub {
+                hub: args.hub.clone(),
+                buffer: args.buffer,
+            }
+        },
+        limits,
+        cache_dir,
+        watch: !args.no_watch,
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let stop = stop.clone();
+        on_signals(move || stop.store(true, Ordering::Relaxed));
+    }
+    let report = kitchen::run(config, stop.clone())?;
+    tracing::info!(
+        "{}: {} packets; {}",
+        args.kitchen_name,
+        report.packets,
+        report
+            .chefs
+            .iter()
+            .map(|c| format!(
+                "{} {:?} ({} payloads, {} faults)",
+                c.name, c.state, c.payloads, c.faults
+            ))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    if report.kernel_dropped + report.interface_dropped > 0 {
+        tracing::warn!(
+            "capture dropped {} packets (libpcap buffer) and {} (interface)",
+            report.kernel_dropped,
+            report.interface_dropped
+        );
+    }
+    if let Some(r) = &report.relay {
+        if r.dropped > 0 || report.dropped_before_relay > 0 {
+            tracing::warn!(
+                "dropped {} dumplings while nd-hub was away and {} the relay could not keep up with",
+                r.dropped,
+                report.dropped_before_relay
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Runs `f` on every SIGINT or SIGTERM (a tokio signal listener on a small thread).
+fn on_signals(f: impl Fn() + Send + 'static) {
+    std::thread::spawn(move || {
+        let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        else {
+            return;
+        };
+        rt.block_on(async move {
+            use tokio::signal::unix::{signal, SignalKind};
+            let (Ok(mut int), Ok(mut term)) = (
+                signal(SignalKind::interrupt()),
+                signal(SignalKind::terminate()),
+            ) else {
+                return;
+            };
+            loop {
+                tokio::select! {
+                    _ = int.recv() => tracing::warn!("caught SIGINT; flushing and stopping"),
+                    _ = term.recv() => tracing::warn!("caught SIGTERM; flushing and stopping"),
+                }
+                f();
+            }
+        });
+    });
+}
+
+fn init_logging(format: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("ND_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}

@@ -1,0 +1,195 @@
+//! Hot swap: watches the chef directory and loads what changes.
+//!
+//! - a new `.wasm` appears -> loaded, started;
+//! - an existing one is replaced -> the new version is compiled here (never
+//!   on the packet path) and sent to the chef's worker as `Command::Swap`;
+//! - one is removed -> its worker finishes (final interval) and is retired.
+//!
+//! Partial writes: editors and `cp` write in steps, and each step raises an
+//! event. A component that is cut short does not validate, so every event
+//! simply tries to load the file: the attempt after the last write succeeds.
+//! A failure is only reported once the file has been quiet for
+//! [`QUIET_BEFORE_REJECT`]; a version whose bytes did not change is ignored.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use notify::{RecursiveMode, Watcher};
+use sha2::{Digest, Sha256};
+
+use crate::host::ChefHost;
+use crate::kitchen::QUIET_BEFORE_REJECT;
+use crate::relay::DumplingTx;
+use crate::supervisor::Command;
+
+type Workers =
+    Arc<std::sync::Mutex<std::collections::BTreeMap<PathBuf, crate::supervisor::ChefWorker>>>;
+
+/// Per-file bookkeeping.
+struct Seen {
+    /// Last event for this file.
+    last_event: Instant,
+    /// First event of the current burst (the swap latency clock starts here).
+    burst_start: Instant,
+    /// Whether a load attempt is due.
+    dirty: bool,
+    /// Digest of the bytes last loaded (or rejected) for this file.
+    digest: Option<[u8; 32]>,
+}
+
+/// Starts the watcher thread. It stops when `done` is set.
+pub fn spawn(
+    dir: PathBuf,
+    host: Arc<ChefHost>,
+    workers: Workers,
+    only: Vec<String>,
+    tx: DumplingTx,
+    done: Arc<AtomicBool>,
+) -> anyhow::Result<std::thread::JoinHandle<()>> {
+    let (ev_tx, ev_rx) = crossbeam_channel::unbounded();
+    let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+        let _ = ev_tx.send(res);
+    })?;
+    watcher.watch(&dir, RecursiveMode::NonRecursive)?;
+    let mut seen: HashMap<PathBuf, Seen> = HashMap::new();
+    // Files already running count as loaded with their current bytes.
+    for path in workers.lock().unwrap_or_else(|p| p.into_inner()).keys() {
+        let digest = std::fs::read(path).ok().map(|b| Sha256::digest(&b).into());
+        let now = Instant::now();
+        seen.insert(
+            path.clone(),
+            Seen {
+                last_event: now,
+                burst_start: now,
+                dirty: false,
+                digest,
+            },
+        );
+    }
+    let handle = std::thread::Builder::new()
+        .name("chef-watcher".into())
+        .spawn(move || {
+            let _watcher = watcher; // dropping it stops the events
+            while !done.load(Ordering::Relaxed) {
+                match ev_rx.recv_timeout(Duration::from_millis(20)) {
+                    Ok(Ok(event)) => {
+                        let now = Instant::now();
+                        for path in event.paths {
+                            if path.extension().is_none_or(|e| e != "wasm") {
+                                continue;
+                            }
+                            let s = seen.entry(path).or_insert(Seen {
+                                last_event: now,
+                                burst_start: now,
+                                dirty: true,
+                                digest: None,
+                            });
+                            if !s.dirty {
+                                s.burst_start = now;
+                            }
+                            s.dirty = true;
+                            s.last_event = now;
+                        }
+                    }
+                    Ok(Err(e)) => tracing::warn!("chef directory watch error: {e}"),
+                    Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
+                    Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
+                }
+                let due: Vec<PathBuf> = seen
+                    .iter()
+                    .filter(|(_, s)| s.dirty)
+                    .map(|(p, _)| p.clone())
+                    .collect();
+                for path in due {
+                    attempt(&path, &mut seen, &host, &workers, &only, &tx);
+                }
+            }
+        })?;
+    Ok(handle)
+}
+
+fn attempt(
+    path: &PathBuf,
+    seen: &mut HashMap<PathBuf, Seen>,
+    host: &Arc<ChefHost>,
+    workers: &Workers,
+    only: &[String],
+    tx: &DumplingTx,
+) {
+    let Some(s) = seen.get_mut(path) else { return };
+    let quiet = s.last_event.elapsed() >= QUIET_BEFORE_REJECT;
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(_) if !path.exists() => {
+            s.dirty = false;
+            s.digest = None;
+            let removed = workers
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(path);
+            if let Some(w) = removed {
+                let name = w.name();
+                let status = w.finish();
+                tracing::info!(chef = %name, "retired: {} was removed ({} packets handled)", path.display(), status.packets);
+            }
+            return;
+        }
+        Err(e) => {
+            if quiet {
+                tracing::warn!("cannot read {}: {e}", path.display());
+                s.dirty = false;
+            }
+            return;
+        }
+    };
+    let digest: [u8; 32] = Sha256::digest(&bytes).into();
+    if s.digest == Some(digest) {
+        s.dirty = false; // same bytes as what runs (or was rejected)
+        return;
+    }
+    let component = match host.load_bytes(path, &bytes) {
+        Ok(c) => c,
+        Err(e) => {
+            if quiet {
+                tracing::error!("rejected {}: {e:#}", path.display());
+                s.dirty = false;
+                s.digest = Some(digest);
+            }
+            return; // maybe a partial write; the next event tries again
+        }
+    };
+    s.dirty = false;
+    s.digest = Some(digest);
+    let noticed = s.burst_start;
+    let map = workers.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(w) = map.get(path) {
+        // FIFO with the batches: lands between two batches.
+        let _ = w.tx.send(Command::Swap(component, noticed));
+        return;
+    }
+    drop(map);
+    match host.instantiate(
+        &component,
+        &path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+    ) {
+        Ok(instance) => {
+            if !only.is_empty() && !only.contains(&instance.name) {
+                return;
+            }
+            tracing::info!("new chef {} from {}", instance.name, path.display());
+            let w =
+                crate::supervisor::ChefWorker::spawn(host.clone(), component, instance, tx.clone());
+            workers
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(path.clone(), w);
+        }
+        Err(e) => tracing::error!("rejected {}: {e:#}", path.display()),
+    }
+}
