@@ -9,7 +9,7 @@ default:
     @just --list
 
 # Hub + kitchen + default chefs + a printer, end to end.
-demo: build
+demo: build chefs
     scripts/demo.sh
 
 # Build the host binaries (nd-hub, nd-sniff, nd-print, ...).

@@ -14,11 +14,19 @@ trap cleanup EXIT
 pids+=($!)
 for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/"$OUT_PORT") 2>/dev/null && break; sleep 0.05; done
 
-"$BIN/nd-print" -h "127.0.0.1:$OUT_PORT" -c PacketCountChef &
+# The printer shows every kitchen dumpling (not the hub's status ones).
+"$BIN/nd-print" -h "127.0.0.1:$OUT_PORT" -c PacketCountChef -c ARPChef -c DNSLookupChef &
 pids+=($!)
 sleep 0.5
 
-echo "demo: kitchen starting" >&2
-cargo run -q -p nd-hub --example synthetic_kitchen -- "127.0.0.1:$IN_PORT"
+# Live on loopback when root (and not told otherwise), else a bundled capture.
+PCAP=${ND_DEMO_PCAP:-testdata/pcaps/wikipedia.pcap}
+if [ "$(id -u)" = 0 ] && [ -n "${ND_DEMO_LIVE:-}" ]; then
+    echo "demo: kitchen sniffing lo for 10 s" >&2
+    timeout -s INT 10 "$BIN/nd-sniff" -n demo_kitchen -h "127.0.0.1:$IN_PORT" -i lo -p 2 || true
+else
+    echo "demo: kitchen replaying $PCAP" >&2
+    "$BIN/nd-sniff" -n demo_kitchen -h "127.0.0.1:$IN_PORT" --read "$PCAP" -p 1
+fi
 sleep 1
 echo "demo: done" >&2

@@ -174,7 +174,7 @@ impl<'a> Decoder<'a, '_> {
             return;
         }
         match LaxSlicedPacket::from_ethernet(data) {
-            Ok(p) => self.sliced(&p, 0),
+            Ok(p) => self.sliced(&p, 0, None),
             Err(_) => self.rest_as_payload(0),
         }
     }
@@ -184,7 +184,7 @@ impl<'a> Decoder<'a, '_> {
             return;
         };
         let p = LaxSlicedPacket::from_ether_type(ether_type, rest);
-        self.sliced(&p, offset);
+        self.sliced(&p, offset, Some(ether_type.0));
     }
 
     fn ip(&mut self, offset: usize) {
@@ -192,14 +192,15 @@ impl<'a> Decoder<'a, '_> {
             return;
         };
         match LaxSlicedPacket::from_ip(rest) {
-            Ok(p) => self.sliced(&p, offset),
+            Ok(p) => self.sliced(&p, offset, None),
             Err(_) => self.rest_as_payload(offset),
         }
     }
 
     /// Turns etherparse's view into layers. `start` is where the sliced part
-    /// begins (used when nothing at all was decoded).
-    fn sliced(&mut self, p: &LaxSlicedPacket<'a>, start: usize) {
+    /// begins; `ether_type` is the EtherType of what starts there, when the
+    /// caller knows it (Linux SLL), else it is read from the last link header.
+    fn sliced(&mut self, p: &LaxSlicedPacket<'a>, start: usize, ether_type: Option<u16>) {
         // The end of the last thing decoded; bytes after it are payload or padding.
         let mut end = start;
         if let Some(LinkSlice::Ethernet2(eth)) = &p.link {
@@ -222,6 +223,8 @@ impl<'a> Decoder<'a, '_> {
             }
         }
         let datagram_end;
+        // Where the transport says its payload ends (UDP length), if it does.
+        let mut payload_end = None;
         match &p.net {
             Some(LaxNetSlice::Arp(arp)) => {
                 let s = arp.slice();
@@ -242,7 +245,8 @@ impl<'a> Decoder<'a, '_> {
                     self.summary.fragment_offset = Some(frag);
                 }
                 datagram_end = Some(off + hdr.total_len() as usize);
-                end = self.transport(p, ip.payload().ip_number, ip.payload().payload, end, frag);
+                (end, payload_end) =
+                    self.transport(p, ip.payload().ip_number, ip.payload().payload, end, frag);
             }
             Some(LaxNetSlice::Ipv6(ip)) => {
                 let hdr = ip.header();
@@ -255,7 +259,7 @@ impl<'a> Decoder<'a, '_> {
                 datagram_end = Some(end + hdr.payload_length() as usize);
                 let (after_ext, frag) = self.ipv6_extensions(hdr.next_header().0, end);
                 end = after_ext;
-                end = self.transport(
+                (end, payload_end) = self.transport(
                     p,
                     ip.payload().ip_number,
                     ip.payload().payload,
@@ -264,19 +268,35 @@ impl<'a> Decoder<'a, '_> {
                 );
             }
             None => {
-                // Unknown EtherType: everything after the link headers.
-                self.rest_as_payload(end);
+                // The EtherType field is the last two bytes of the last link header.
+                let et = if end > start {
+                    end.checked_sub(2).and_then(|o| be16(self.base, o))
+                } else {
+                    ether_type
+                };
+                if et == Some(0x0806) && self.base.len() >= end + 8 {
+                    // An ARP packet cut short (or with lengths that point past
+                    // the frame): etherparse refuses it, but it is ARP; chefs
+                    // read what is there.
+                    self.push(LayerKind::Arp, end, self.base.len() - end);
+                } else {
+                    // Unknown EtherType: everything after the link headers.
+                    self.rest_as_payload(end);
+                }
                 return;
             }
         }
         // Split what is left: inside the datagram (payload) and after it (padding).
         let total = self.base.len();
         let dgram_end = datagram_end.unwrap_or(total).clamp(end, total);
-        if dgram_end > end {
-            self.push(LayerKind::Payload, end, dgram_end - end);
+        let payload_end = payload_end.unwrap_or(dgram_end).clamp(end, dgram_end);
+        if payload_end > end {
+            self.push(LayerKind::Payload, end, payload_end - end);
         }
-        if total > dgram_end {
-            self.push(LayerKind::Padding, dgram_end, total - dgram_end);
+        // Bytes after the UDP datagram but inside the IP one, and bytes after
+        // the IP datagram: both are padding (scapy's `Padding`).
+        if total > payload_end {
+            self.push(LayerKind::Padding, payload_end, total - payload_end);
         }
     }
 
@@ -318,7 +338,8 @@ impl<'a> Decoder<'a, '_> {
     }
 
     /// Reports the transport header (from etherparse, or decoded here for a
-    /// first fragment, which etherparse leaves alone). Returns where it ends.
+    /// first fragment, which etherparse leaves alone). Returns where it ends
+    /// and, for UDP, where its length field says the payload ends.
     fn transport(
         &mut self,
         p: &LaxSlicedPacket<'a>,
@@ -326,10 +347,11 @@ impl<'a> Decoder<'a, '_> {
         ip_payload: &'a [u8],
         end: usize,
         frag_offset: u32,
-    ) -> usize {
+    ) -> (usize, Option<usize>) {
         let mut end = end.max(self.off(ip_payload));
+        let mut payload_end = None;
         if frag_offset != 0 {
-            return end; // a later fragment: no transport header in it
+            return (end, None); // a later fragment: no transport header in it
         }
         let owned;
         let t = match &p.transport {
@@ -346,7 +368,7 @@ impl<'a> Decoder<'a, '_> {
                 };
                 match &owned {
                     Some(t) => t,
-                    None => return end,
+                    None => return (end, None),
                 }
             }
         };
@@ -361,9 +383,16 @@ impl<'a> Decoder<'a, '_> {
             TransportSlice::Udp(udp) => {
                 let h = udp.header_slice();
                 self.push_slice(LayerKind::Udp, h);
-                end = self.off(h) + h.len();
+                let off = self.off(h);
+                end = off + h.len();
                 self.summary.src_port = Some(udp.source_port());
                 self.summary.dst_port = Some(udp.destination_port());
+                // A first fragment's UDP length covers the whole datagram,
+                // not this fragment: only trust it for unfragmented packets.
+                let len = udp.length() as usize;
+                if len >= 8 && self.summary.fragment_offset.is_none() {
+                    payload_end = Some(off + len);
+                }
             }
             TransportSlice::Icmpv4(icmp) => {
                 let s = icmp.slice();
@@ -378,7 +407,7 @@ impl<'a> Decoder<'a, '_> {
                 end = off + s.len().min(8);
             }
         }
-        end
+        (end, payload_end)
     }
 }
 

@@ -90,6 +90,9 @@ struct Args {
     /// Directory for compiled chefs (default: ~/.cache/netdumplings/chefs).
     #[arg(long, value_name = "DIR")]
     cache_dir: Option<PathBuf>,
+    /// Write a JSON report of the run (packets, drops, every chef's counters) to FILE at exit.
+    #[arg(long, value_name = "FILE")]
+    report: Option<PathBuf>,
     /// Log format on stderr.
     #[arg(long, default_value = "human", value_parser = ["human", "json"])]
     log_format: String,
@@ -210,6 +213,11 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
             .collect::<Vec<_>>()
             .join(", ")
     );
+    if let Some(path) = &args.report {
+        let json = serde_json::to_string_pretty(&report)?;
+        std::fs::write(path, json)
+            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+    }
     if report.kernel_dropped + report.interface_dropped > 0 {
         tracing::warn!(
             "capture dropped {} packets (libpcap buffer) and {} (interface)",

@@ -38,7 +38,8 @@ fn proto(bytes: &[u8]) -> String {
     }
 }
 
-/// The fields of an ARP packet; `None` if it is cut short.
+/// The fields of an ARP packet. Like scapy, a packet cut short yields
+/// shorter (possibly empty) address fields rather than nothing.
 pub struct Arp<'a> {
     pub op: u16,
     pub sha: &'a [u8],
@@ -47,22 +48,24 @@ pub struct Arp<'a> {
     pub tpa: &'a [u8],
 }
 
+/// Parses the fixed header (8 bytes) and whatever of the addresses is there.
 pub fn parse_arp(b: &[u8]) -> Option<Arp<'_>> {
     let hlen = *b.get(4)? as usize;
     let plen = *b.get(5)? as usize;
     let op = u16::from_be_bytes([*b.get(6)?, *b.get(7)?]);
-    let mut at = 8;
+    let mut at = 8usize;
     let mut take = |n: usize| {
-        let s = b.get(at..at + n)?;
-        at += n;
-        Some(s)
+        let start = at.min(b.len());
+        let end = at.saturating_add(n).min(b.len());
+        at = at.saturating_add(n);
+        &b[start..end]
     };
     Some(Arp {
         op,
-        sha: take(hlen)?,
-        spa: take(plen)?,
-        tha: take(hlen)?,
-        tpa: take(plen)?,
+        sha: take(hlen),
+        spa: take(plen),
+        tha: take(hlen),
+        tpa: take(plen),
     })
 }
 

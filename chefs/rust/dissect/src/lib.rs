@@ -6,6 +6,9 @@
 
 use netdumplings_chef::{LayerKind, Packet};
 
+/// Length of scapy's `STP` layer (a configuration BPDU).
+const STP_LEN: usize = 35;
+
 /// The DNS message a packet carries, if scapy would have dissected one:
 /// UDP port 53 or 5353 (mDNS) on either side, or TCP port 53 after the
 /// 2-byte length prefix. Not LLMNR (5355), not non-first IP fragments.
@@ -25,24 +28,49 @@ pub fn dns_message<'a>(packet: &Packet<'a>) -> Option<&'a [u8]> {
     }
 }
 
-/// A parsed DNS message (simple-dns), if the bytes are one.
-pub fn parse_dns(message: &[u8]) -> Option<simple_dns::Packet<'_>> {
-    simple_dns::Packet::parse(message).ok()
+/// What the chefs need from a DNS message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DnsSummary {
+    /// The first question's name as netdumplings reports it: labels joined
+    /// by dots, no trailing dot. `None` without questions, or if a label is
+    /// not UTF-8 (scapy's `qname.decode('utf-8')` raised there).
+    pub first_question: Option<String>,
 }
 
-/// The first question's name as netdumplings reports it: labels joined by
-/// dots, no trailing dot; `None` if there is no question or a label is not
-/// UTF-8 (scapy's `qname.decode('utf-8')` raised there).
-pub fn first_question(dns: &simple_dns::Packet<'_>) -> Option<String> {
-    let q = dns.questions.first()?;
-    let mut name = String::new();
-    for (i, label) in q.qname.as_bytes().enumerate() {
-        if i > 0 {
-            name.push('.');
+/// Parses a DNS message with simple-dns; `None` if it is not one (scapy
+/// would have left it `Raw`: truncated, bad labels, compression loops).
+///
+/// One leniency, to match scapy: simple-dns refuses resource records whose
+/// class it does not know (TSIG records use class ANY, 255), where scapy
+/// accepts any class. On that error only, the header and question section
+/// are parsed on their own.
+pub fn parse_dns(message: &[u8]) -> Option<DnsSummary> {
+    match simple_dns::Packet::parse(message) {
+        Ok(p) => Some(summarise(&p)),
+        Err(simple_dns::SimpleDnsError::InvalidClass(_)) => {
+            let mut questions_only = message.get(..12)?.to_vec();
+            questions_only[6..12].fill(0); // ANCOUNT, NSCOUNT, ARCOUNT
+            questions_only.extend_from_slice(message.get(12..)?);
+            simple_dns::Packet::parse(&questions_only)
+                .ok()
+                .map(|p| summarise(&p))
         }
-        name.push_str(std::str::from_utf8(label).ok()?);
+        Err(_) => None,
     }
-    Some(name)
+}
+
+fn summarise(dns: &simple_dns::Packet<'_>) -> DnsSummary {
+    let first_question = dns.questions.first().and_then(|q| {
+        let mut name = String::new();
+        for (i, label) in q.qname.as_bytes().enumerate() {
+            if i > 0 {
+                name.push('.');
+            }
+            name.push_str(std::str::from_utf8(label).ok()?);
+        }
+        Some(name)
+    });
+    DnsSummary { first_question }
 }
 
 /// Calls `emit` with scapy's name for every layer of `packet`, outermost
@@ -180,10 +208,18 @@ fn payload_names(
                 emit("Raw");
             }
         }
+        // ICMPv6 messages (echo, MLD, ND, ...) carry their body in the message.
+        Some(LayerKind::Icmpv6) => {}
         None if link_8023_len.is_some() => {
             emit("LLC");
             if bytes.first() == Some(&0x42) && bytes.get(1) == Some(&0x42) {
                 emit("Spanning Tree Protocol");
+                // scapy's STP layer is 35 bytes; anything after it is Raw.
+                if bytes.len() > 3 + STP_LEN {
+                    emit("Raw");
+                }
+            } else if bytes.len() > 3 {
+                emit("Raw");
             }
         }
         _ => emit("Raw"),

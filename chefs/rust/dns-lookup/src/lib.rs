@@ -26,7 +26,7 @@ impl Chef for DnsLookupChef {
 
     fn packet(&mut self, packet: &Packet<'_>) -> Option<Value> {
         let dns = nd_dissect::parse_dns(nd_dissect::dns_message(packet)?)?;
-        let hostname = nd_dissect::first_question(&dns)?;
+        let hostname = dns.first_question?;
         let when = packet.timestamp();
         let entry = self
             .lookups_seen

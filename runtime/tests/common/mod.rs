@@ -1,0 +1,116 @@
+//! Shared by the kitchen's integration tests: running nd-sniff for real.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use nd_testkit::{shared_dir, target_dir};
+
+/// The staged standard chefs (`just chefs`).
+pub fn chef_dir() -> PathBuf {
+    let d = target_dir().join("chefs");
+    assert!(
+        d.join("packet_count.wasm").exists(),
+        "standard chefs missing in {}: run `just chefs`",
+        d.display()
+    );
+    d
+}
+
+/// The staged test chefs (`just chefs`).
+pub fn test_chef(name: &str) -> PathBuf {
+    let p = target_dir().join("test-chefs").join(format!("{name}.wasm"));
+    assert!(
+        p.exists(),
+        "test chef {} missing: run `just chefs`",
+        p.display()
+    );
+    p
+}
+
+/// A compile cache shared by every test run.
+pub fn cache_dir() -> PathBuf {
+    target_dir().join("chef-cache")
+}
+
+/// `../shared/pcaps`.
+pub fn pcaps() -> PathBuf {
+    let d = shared_dir().join("pcaps");
+    assert!(
+        d.join("MANIFEST.json").exists(),
+        "shared captures missing at {}",
+        d.display()
+    );
+    d
+}
+
+/// An nd-sniff command with the shared cache.
+pub fn nd_sniff() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_nd-sniff"));
+    c.arg("--cache-dir").arg(cache_dir());
+    c.env("ND_LOG", "info");
+    c
+}
+
+/// Output of `nd-sniff --read FILE --print` with the given chef dir.
+pub struct Replay {
+    /// Every dumpling printed, parsed.
+    pub dumplings: Vec<serde_json::Value>,
+    /// The `--report` JSON.
+    pub report: serde_json::Value,
+    /// stderr, for failure messages.
+    pub stderr: String,
+}
+
+impl Replay {
+    /// Payloads of `chef` with `driver`, in order.
+    pub fn payloads(&self, chef: &str, driver: &str) -> Vec<&serde_json::Value> {
+        self.dumplings
+            .iter()
+            .filter(|d| d["metadata"]["chef"] == chef && d["metadata"]["driver"] == driver)
+            .map(|d| &d["payload"])
+            .collect()
+    }
+
+    /// The last interval payload of `chef`.
+    pub fn last_interval(&self, chef: &str) -> Option<&serde_json::Value> {
+        self.payloads(chef, "interval").into_iter().last()
+    }
+}
+
+/// Replays `pcap` through the chefs in `chef_dir`, printing dumplings.
+pub fn replay(pcap: &Path, chef_dir: &Path, extra: &[&str]) -> Replay {
+    let tmp = tempfile::tempdir().unwrap();
+    let report_path = tmp.path().join("report.json");
+    let out = nd_sniff()
+        .arg("--read")
+        .arg(pcap)
+        .arg("--print")
+        .arg("--no-watch")
+        .arg("--chef-dir")
+        .arg(chef_dir)
+        .arg("--report")
+        .arg(&report_path)
+        .args(extra)
+        .output()
+        .expect("run nd-sniff");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        out.status.success(),
+        "nd-sniff failed on {}: {stderr}",
+        pcap.display()
+    );
+    let dumplings = String::from_utf8(out.stdout)
+        .expect("UTF-8 output")
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON line {l:?}: {e}")))
+        .collect();
+    let report =
+        serde_json::from_str(&std::fs::read_to_string(&report_path).expect("report written"))
+            .unwrap();
+    Replay {
+        dumplings,
+        report,
+        stderr,
+    }
+}
