@@ -41,6 +41,8 @@ pub enum Source {
         filter: Option<String>,
         /// Replay at the pace of the capture's timestamps instead of as fast as possible.
         realtime: bool,
+        /// Replay the file this many times in a row (soak tests, benchmarks).
+        repeat: u32,
     },
 }
 
@@ -234,6 +236,7 @@ impl Capture {
         // Realtime replay: capture time of the first packet and when we read it.
         let mut pace: Option<(Duration, Instant)> = None;
         let mut file_pos: u64 = 24; // pcap global header
+        let mut rounds: u32 = 0;
         loop {
             if stop.load(Ordering::Relaxed) {
                 break;
@@ -292,7 +295,30 @@ impl Capture {
                         }
                     }
                 }
-                Err(pcap::Error::NoMorePackets) => break,
+                Err(pcap::Error::NoMorePackets) => {
+                    if let Source::File {
+                        path,
+                        repeat,
+                        filter,
+                        ..
+                    } = &self.source
+                    {
+                        if *repeat > 1 && rounds + 1 < *repeat {
+                            rounds += 1;
+                            let mut cap =
+                                pcap::Capture::from_file_with_precision(path, Precision::Nano)
+                                    .map_err(|e| CaptureError::Other(e.to_string()))?;
+                            if let Some(f) = filter {
+                                cap.filter(f, true)
+                                    .map_err(|e| CaptureError::Other(e.to_string()))?;
+                            }
+                            self.handle = Handle::File(cap);
+                            pace = None;
+                            continue;
+                        }
+                    }
+                    break;
+                }
                 Err(e) => {
                     // A truncated file ends the replay like its end would,
                     // after what was read; anything else is reported.

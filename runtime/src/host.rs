@@ -130,10 +130,34 @@ pub struct ChefState {
     /// Log rate limiting: the current one-second window, lines in it, and
     /// lines suppressed so far.
     log_window: Instant,
-    log_lines: u32,
+    /// Lines in the current window from `log`, stdout and stderr (separate
+    /// budgets, so a flood on one cannot hide the others).
+    log_lines: [u32; 3],
     log_max: u32,
     /// Log lines dropped by the rate limit.
     pub log_suppressed: u64,
+}
+
+/// Where a chef's log line came from (each has its own rate budget).
+#[derive(Clone, Copy)]
+enum LogSource {
+    Log = 0,
+    Stdout = 1,
+    Stderr = 2,
+}
+
+impl Drop for ChefState {
+    fn drop(&mut self) {
+        // Report the last window's suppressed lines too.
+        let over: u32 = self
+            .log_lines
+            .iter()
+            .map(|n| n.saturating_sub(self.log_max))
+            .sum();
+        if over > 0 {
+            tracing::warn!(chef = %self.name, "{over} log lines suppressed in the last second (limit {}/s)", self.log_max);
+        }
+    }
 }
 
 impl WasiView for ChefState {
@@ -146,22 +170,27 @@ impl WasiView for ChefState {
 }
 
 impl ChefState {
-    fn log_line(&mut self, level: LogLevel, message: &str) {
+    fn log_line(&mut self, level: LogLevel, message: &str, source: LogSource) {
         let now = Instant::now();
         if now.duration_since(self.log_window) >= Duration::from_secs(1) {
-            if self.log_lines > self.log_max {
+            let over: u32 = self
+                .log_lines
+                .iter()
+                .map(|n| n.saturating_sub(self.log_max))
+                .sum();
+            if over > 0 {
                 tracing::warn!(
                     chef = %self.name,
-                    "{} log lines suppressed in the last second (limit {}/s)",
-                    self.log_lines - self.log_max,
+                    "{over} log lines suppressed in the last second (limit {}/s)",
                     self.log_max
                 );
             }
             self.log_window = now;
-            self.log_lines = 0;
+            self.log_lines = [0, 0, 0];
         }
-        self.log_lines = self.log_lines.saturating_add(1);
-        if self.log_lines > self.log_max {
+        let budget = &mut self.log_lines[source as usize];
+        *budget = budget.saturating_add(1);
+        if *budget > self.log_max {
             self.log_suppressed += 1;
             return;
         }
@@ -198,7 +227,15 @@ impl ChefState {
                 LogLevel::Info
             };
             for line in text.lines().filter(|l| !l.is_empty()) {
-                self.log_line(level, line);
+                self.log_line(
+                    level,
+                    line,
+                    if is_err {
+                        LogSource::Stderr
+                    } else {
+                        LogSource::Stdout
+                    },
+                );
             }
         }
     }
@@ -217,7 +254,7 @@ fn truncate(s: &str, max: usize) -> &str {
 
 impl crate::bindings::netdumplings::chef::host::Host for ChefState {
     fn log(&mut self, level: LogLevel, message: String) {
-        self.log_line(level, &message);
+        self.log_line(level, &message, LogSource::Log);
     }
 }
 
@@ -434,7 +471,7 @@ impl ChefHost {
             stdout: (stdout, 0),
             stderr: (stderr, 0),
             log_window: Instant::now(),
-            log_lines: 0,
+            log_lines: [0, 0, 0],
             log_max: self.limits.log_lines_per_sec,
             log_suppressed: 0,
         };

@@ -57,6 +57,9 @@ struct Args {
     /// With --read: replay at the pace of the capture's timestamps.
     #[arg(long, requires = "read")]
     realtime: bool,
+    /// With --read: replay the file N times in a row.
+    #[arg(long, requires = "read", value_name = "N", default_value_t = 1)]
+    repeat: u32,
     /// Directory of chef components (*.wasm). Default: the bundled standard chefs.
     #[arg(long, value_name = "DIR", env = "ND_CHEF_DIR")]
     chef_dir: Option<PathBuf>,
@@ -168,6 +171,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
             path: path.clone(),
             filter: filter_given.then(|| args.filter.clone()),
             realtime: args.realtime,
+            repeat: args.repeat.max(1),
         },
         None => Source::Live {
             interface: (args.interface != "all").then(|| args.interface.clone()),

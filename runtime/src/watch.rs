@@ -36,6 +36,9 @@ struct Seen {
     burst_start: Instant,
     /// Whether a load attempt is due.
     dirty: bool,
+    /// Whether loading failed since the last change event (then it is
+    /// retried only once the file is quiet, to report the failure).
+    tried: bool,
     /// Digest of the bytes last loaded (or rejected) for this file.
     digest: Option<[u8; 32]>,
 }
@@ -65,6 +68,7 @@ pub fn spawn(
                 last_event: now,
                 burst_start: now,
                 dirty: false,
+                tried: false,
                 digest,
             },
         );
@@ -75,6 +79,17 @@ pub fn spawn(
             let _watcher = watcher; // dropping it stops the events
             while !done.load(Ordering::Relaxed) {
                 match ev_rx.recv_timeout(Duration::from_millis(20)) {
+                    // Reading a file raises access events (open/close): our
+                    // own reads would keep the file "busy" forever.
+                    // Reading a file raises access events (open/close) and may
+                    // touch its atime (metadata): our own reads would keep the
+                    // file "busy" forever. Only content and name changes count.
+                    Ok(Ok(event))
+                        if matches!(
+                            event.kind,
+                            notify::EventKind::Access(_)
+                                | notify::EventKind::Modify(notify::event::ModifyKind::Metadata(_))
+                        ) => {}
                     Ok(Ok(event)) => {
                         let now = Instant::now();
                         for path in event.paths {
@@ -85,12 +100,14 @@ pub fn spawn(
                                 last_event: now,
                                 burst_start: now,
                                 dirty: true,
+                                tried: false,
                                 digest: None,
                             });
                             if !s.dirty {
                                 s.burst_start = now;
                             }
                             s.dirty = true;
+                            s.tried = false;
                             s.last_event = now;
                         }
                     }
@@ -100,7 +117,9 @@ pub fn spawn(
                 }
                 let due: Vec<PathBuf> = seen
                     .iter()
-                    .filter(|(_, s)| s.dirty)
+                    .filter(|(_, s)| {
+                        s.dirty && (!s.tried || s.last_event.elapsed() >= QUIET_BEFORE_REJECT)
+                    })
                     .map(|(p, _)| p.clone())
                     .collect();
                 for path in due {
@@ -150,9 +169,12 @@ fn attempt(
         s.dirty = false; // same bytes as what runs (or was rejected)
         return;
     }
+    tracing::debug!("loading {} ({} bytes)", path.display(), bytes.len());
     let component = match host.load_bytes(path, &bytes) {
         Ok(c) => c,
         Err(e) => {
+            tracing::debug!("cannot load {} yet: {e:#}", path.display());
+            s.tried = true;
             if quiet {
                 tracing::error!("rejected {}: {e:#}", path.display());
                 s.dirty = false;

@@ -19,7 +19,9 @@ pub fn chef_dir() -> PathBuf {
 
 /// The staged test chefs (`just chefs`).
 pub fn test_chef(name: &str) -> PathBuf {
-    let p = target_dir().join("test-chefs").join(format!("{name}.wasm"));
+    let p = target_dir()
+        .join("test-chefs")
+        .join(format!("{}.wasm", name.replace('-', "_")));
     assert!(
         p.exists(),
         "test chef {} missing: run `just chefs`",

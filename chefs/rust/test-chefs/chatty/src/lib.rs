@@ -12,7 +12,7 @@ impl Chef for Chatty {
         self.seen += 1;
         println!("chatty stdout line {}", self.seen);
         eprintln!("chatty stderr line {}", self.seen);
-        for i in 0..100 {
+        for i in 0..10 {
             log(
                 LogLevel::Info,
                 &format!("chatty log flood {} {i}", self.seen),

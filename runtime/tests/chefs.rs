@@ -1,0 +1,313 @@
+//! The chef runtime under test: real components built from `chefs/` by
+//! `just chefs`, run by the real nd-sniff binary.
+//!
+//! - the sandbox denies files, sockets, environment and clocks;
+//! - each misbehaving chef is contained while PacketCountChef beside it
+//!   produces exactly what it produces alone;
+//! - hot swap under a continuous packet stream loses and doubles nothing,
+//!   hands state over, and a broken new version leaves the old one running.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::{cache_dir, chef_dir, nd_sniff, pcaps, replay, test_chef};
+use nd_testkit::Child;
+use serde_json::Value;
+
+fn dir_with(chefs: &[&Path]) -> tempfile::TempDir {
+    let d = tempfile::tempdir().unwrap();
+    for c in chefs {
+        std::fs::copy(c, d.path().join(c.file_name().unwrap())).unwrap();
+    }
+    d
+}
+
+fn chef_report<'a>(report: &'a Value, name: &str) -> &'a Value {
+    report["chefs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("no chef {name} in {report}"))
+}
+
+#[test]
+fn the_sandbox_grants_nothing() {
+    let dir = dir_with(&[&test_chef("sandbox")]);
+    let r = replay(&pcaps().join("dns_udp.pcap"), dir.path(), &[]);
+    let p = r.last_interval("SandboxChef").expect("an interval payload");
+    for attempt in [
+        "read_file",
+        "read_dir",
+        "write_file",
+        "tcp_connect",
+        "udp_bind",
+        "dns",
+    ] {
+        assert!(
+            p[attempt]["err"].is_string(),
+            "{attempt} must fail inside the sandbox: {p}"
+        );
+        assert!(p[attempt].get("ok").is_none(), "{attempt} got data: {p}");
+    }
+    assert_eq!(p["env"], 0, "no environment variables");
+    assert_eq!(p["wall_clock"], 0, "the wall clock is frozen at the epoch");
+    assert!(!Path::new("/tmp/nd-sandbox-escape").exists());
+}
+
+/// PacketCountChef's final counts on modbusBig replayed `repeat` times, alone.
+fn clean_counts(repeat: u32) -> Value {
+    let dir = dir_with(&[&chef_dir().join("packet_count.wasm")]);
+    let r = replay(
+        &pcaps().join("modbusBig.pcap"),
+        dir.path(),
+        &["-p", "3600", "--repeat", &repeat.to_string()],
+    );
+    r.last_interval("PacketCountChef").unwrap().clone()
+}
+
+fn contained(hostile: &str, hostile_name: &str, expect_in_log: &str) {
+    contained_for(hostile, hostile_name, expect_in_log, 1, 50)
+}
+
+/// Runs `hostile` beside PacketCountChef over modbusBig `repeat` times with a
+/// `deadline_ms` CPU deadline per call.
+fn contained_for(
+    hostile: &str,
+    hostile_name: &str,
+    expect_in_log: &str,
+    repeat: u32,
+    deadline_ms: u32,
+) {
+    let dir = dir_with(&[&chef_dir().join("packet_count.wasm"), &test_chef(hostile)]);
+    let started = Instant::now();
+    let r = replay(
+        &pcaps().join("modbusBig.pcap"),
+        dir.path(),
+        &[
+            "-p",
+            "3600",
+            "--chef-deadline",
+            &deadline_ms.to_string(),
+            "--repeat",
+            &repeat.to_string(),
+        ],
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "the kitchen was held up"
+    );
+    // The healthy chef is exact and never faulted.
+    assert_eq!(
+        r.last_interval("PacketCountChef").unwrap(),
+        &clean_counts(repeat),
+        "{hostile}"
+    );
+    let good = chef_report(&r.report, "PacketCountChef");
+    assert_eq!(good["faults"], 0);
+    assert_eq!(good["packets"], 13622 * repeat as u64);
+    // The hostile one was caught, named, and restarted or parked.
+    let bad = chef_report(&r.report, hostile_name);
+    assert!(bad["faults"].as_u64().unwrap() >= 1, "{hostile}: {bad}");
+    assert!(
+        r.stderr.contains(hostile_name) && r.stderr.contains(expect_in_log),
+        "{hostile}: log should name the chef and say {expect_in_log:?}:\n{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn an_infinite_loop_is_stopped_by_the_cpu_deadline() {
+    contained("looper", "LooperChef", "ran longer than");
+}
+
+#[test]
+fn a_memory_bomb_is_stopped_by_the_memory_cap() {
+    // A generous deadline, so that the memory cap (not the clock) stops it.
+    contained_for("membomb", "MemBombChef", "trapped", 1, 5000);
+}
+
+#[test]
+fn a_stack_overflow_is_contained() {
+    contained("stackbomb", "StackBombChef", "call stack exhausted");
+}
+
+#[test]
+fn a_panic_on_every_packet_ends_in_parking() {
+    // Long enough for the backoff (0.1 + 0.2 + 0.4 + 0.8 s) to run out.
+    contained_for("panicker", "PanickerChef", "parked after 5 faults", 150, 50);
+}
+
+#[test]
+fn invalid_json_is_refused() {
+    contained("badjson", "BadJsonChef", "not JSON");
+}
+
+#[test]
+fn an_oversized_payload_is_refused() {
+    contained("huge", "HugeChef", "-byte payload (limit");
+}
+
+#[test]
+fn a_chatty_chef_is_logged_and_rate_limited() {
+    let dir = dir_with(&[&chef_dir().join("packet_count.wasm"), &test_chef("chatty")]);
+    let r = replay(
+        &pcaps().join("modbusBig.pcap"),
+        dir.path(),
+        &["-p", "3600", "--chef-deadline", "2000"],
+    );
+    assert_eq!(
+        r.last_interval("PacketCountChef").unwrap(),
+        &clean_counts(1)
+    );
+    assert_eq!(r.last_interval("ChattyChef").unwrap(), 13622);
+    assert!(
+        r.stderr.contains("chatty stdout line 1"),
+        "stdout is captured into the log"
+    );
+    assert!(
+        r.stderr.contains("chatty stderr line 1"),
+        "stderr is captured into the log"
+    );
+    assert!(
+        r.stderr.contains("log lines suppressed"),
+        "the flood is rate-limited"
+    );
+    let lines = r
+        .stderr
+        .lines()
+        .filter(|l| l.contains("chatty log flood"))
+        .count();
+    assert!(
+        lines < 13622 * 10 / 10,
+        "{lines} of {} flood lines got through",
+        13622 * 10
+    );
+}
+
+/// Copies `src` over `dst` atomically (write elsewhere, rename).
+fn install(src: &Path, dst: &Path) {
+    let tmp = dst.with_extension("tmp");
+    std::fs::copy(src, &tmp).unwrap();
+    std::fs::rename(&tmp, dst).unwrap();
+}
+
+fn hot_swap_run(swaps: usize, in_place: bool) -> (Value, Value, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let live = dir.path().join("counter.wasm");
+    std::fs::copy(test_chef("counter-v1"), &live).unwrap();
+    let report = dir.path().join("report.json");
+    let mut cmd: Command = nd_sniff();
+    cmd.arg("--read")
+        .arg(pcaps().join("modbusBig.pcap"))
+        .args(["--repeat", "400", "--print", "-p", "3600", "--chef-dir"])
+        .arg(dir.path())
+        .arg("--report")
+        .arg(&report);
+    let mut child = Child::spawn("nd-sniff", cmd);
+    child.wait_for_line(Duration::from_secs(60), |l| {
+        l.contains("loaded chef CounterChef")
+    });
+    let versions = [test_chef("counter-v2"), test_chef("counter-v1")];
+    for i in 0..swaps {
+        std::thread::sleep(Duration::from_millis(60));
+        let src = &versions[i % 2];
+        if in_place {
+            // A plain copy: the watcher sees the file in several writes.
+            std::fs::copy(src, &live).unwrap();
+        } else {
+            install(src, &live);
+        }
+        child.wait_for_stdout_count(Duration::from_secs(60), 0, |_| true);
+    }
+    let status = child.wait_exit(Duration::from_secs(300));
+    let stderr = child.stderr().join("\n");
+    assert!(status.success(), "nd-sniff failed: {stderr}");
+    let last: Value = child
+        .stdout()
+        .iter()
+        .rev()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|d| d["metadata"]["chef"] == "CounterChef" && d["metadata"]["driver"] == "interval")
+        .expect("a final CounterChef interval")["payload"]
+        .clone();
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(report).unwrap()).unwrap();
+    (last, report, stderr)
+}
+
+#[test]
+fn hot_swap_under_load_loses_and_doubles_nothing_and_keeps_state() {
+    let (last, report, stderr) = hot_swap_run(10, false);
+    let packets = report["packets"].as_u64().unwrap();
+    assert_eq!(packets, 13622 * 400);
+    let chef = chef_report(&report, "CounterChef");
+    let swaps = chef["swaps"].as_u64().unwrap();
+    assert!(
+        swaps >= 2,
+        "swaps happened while packets flowed: {chef}\n{stderr}"
+    );
+    // Exact: every packet counted once, across all versions.
+    assert_eq!(last["total"], packets, "{last}");
+    let by_version = last["by_version"].as_object().unwrap();
+    assert!(
+        by_version["v1"].as_u64().unwrap() > 0 && by_version["v2"].as_u64().unwrap() > 0,
+        "{last}"
+    );
+    // The state went through every swap.
+    assert_eq!(last["imports"], swaps, "{last}");
+    assert_eq!(chef["faults"], 0);
+}
+
+#[test]
+fn hot_swap_with_in_place_copies_is_debounced() {
+    let (last, report, stderr) = hot_swap_run(6, true);
+    assert_eq!(last["total"], report["packets"], "{last}");
+    assert!(
+        chef_report(&report, "CounterChef")["swaps"]
+            .as_u64()
+            .unwrap()
+            >= 1,
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_broken_new_version_leaves_the_old_one_running() {
+    let dir = tempfile::tempdir().unwrap();
+    let live = dir.path().join("counter.wasm");
+    std::fs::copy(test_chef("counter-v1"), &live).unwrap();
+    let report = dir.path().join("report.json");
+    let mut cmd = nd_sniff();
+    cmd.arg("--read")
+        .arg(pcaps().join("modbusBig.pcap"))
+        .args(["--repeat", "200", "--print", "-p", "3600", "--chef-dir"])
+        .arg(dir.path())
+        .arg("--report")
+        .arg(&report);
+    let mut child = Child::spawn("nd-sniff", cmd);
+    child.wait_for_line(Duration::from_secs(60), |l| {
+        l.contains("loaded chef CounterChef")
+    });
+    std::thread::sleep(Duration::from_millis(100));
+    // Not a component at all, then a valid component of another world.
+    let tmp = dir.path().join("x.tmp");
+    std::fs::write(&tmp, b"\0asm\x01\0\0\0this is not a chef").unwrap();
+    std::fs::rename(&tmp, &live).unwrap();
+    child.wait_for_line(Duration::from_secs(30), |l| {
+        l.contains("rejected") && l.contains("counter.wasm")
+    });
+    let status = child.wait_exit(Duration::from_secs(300));
+    assert!(status.success());
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(report).unwrap()).unwrap();
+    let chef = chef_report(&report, "CounterChef");
+    assert_eq!(chef["swaps"], 0);
+    assert_eq!(chef["faults"], 0);
+    assert_eq!(
+        chef["packets"], report["packets"],
+        "the old version handled every packet"
+    );
+    let _ = cache_dir();
+}
