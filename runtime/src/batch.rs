@@ -34,6 +34,9 @@ pub struct RawPacket<'a> {
 /// Accumulates decoded packets into a [`PacketBatch`].
 pub struct BatchBuilder {
     batch: PacketBatch,
+    /// Flush threshold in packets ([`MAX_BATCH_PACKETS`] unless a benchmark
+    /// asks for smaller batches to measure the per-call cost).
+    max_packets: usize,
     link: LinkType,
     link_type: u16,
     /// When the first packet of the current batch arrived.
@@ -43,8 +46,15 @@ pub struct BatchBuilder {
 impl BatchBuilder {
     /// A builder for packets captured on `link_type` (a LINKTYPE number).
     pub fn new(link_type: u16) -> Self {
+        Self::with_max_packets(link_type, MAX_BATCH_PACKETS)
+    }
+
+    /// A builder that flushes every `max_packets` packets (at least 1).
+    pub fn with_max_packets(link_type: u16, max_packets: usize) -> Self {
+        let max_packets = max_packets.clamp(1, MAX_BATCH_PACKETS);
         BatchBuilder {
-            batch: empty(),
+            batch: empty(max_packets),
+            max_packets,
             link: LinkType::from_linktype(link_type),
             link_type,
             started: None,
@@ -80,7 +90,12 @@ impl BatchBuilder {
 
     /// Whether the batch should be flushed now because of its size.
     pub fn is_full(&self) -> bool {
-        self.batch.packets.len() >= MAX_BATCH_PACKETS || self.batch.data.len() >= MAX_BATCH_BYTES
+        self.batch.packets.len() >= self.max_packets || self.batch.data.len() >= MAX_BATCH_BYTES
+    }
+
+    /// How long the oldest packet of the current batch has waited.
+    pub fn age(&self) -> Option<Duration> {
+        self.started.map(|t| t.elapsed())
     }
 
     /// Whether the oldest packet has waited [`MAX_BATCH_AGE`].
@@ -104,14 +119,16 @@ impl BatchBuilder {
             return None;
         }
         self.started = None;
-        Some(std::mem::replace(&mut self.batch, empty()))
+        Some(std::mem::replace(&mut self.batch, empty(self.max_packets)))
     }
 }
 
-fn empty() -> PacketBatch {
+/// An empty batch with room for `max_packets` typical packets (256 bytes
+/// and 5 layers each; vectors grow past that when needed).
+fn empty(max_packets: usize) -> PacketBatch {
     PacketBatch {
-        data: Vec::with_capacity(64 << 10),
-        packets: Vec::with_capacity(MAX_BATCH_PACKETS),
-        layers: Vec::with_capacity(MAX_BATCH_PACKETS * 5),
+        data: Vec::with_capacity(max_packets * 256),
+        packets: Vec::with_capacity(max_packets),
+        layers: Vec::with_capacity(max_packets * 5),
     }
 }

@@ -76,6 +76,13 @@ struct Lines {
     stdout_closed: bool,
 }
 
+/// Which output of a child.
+#[derive(Debug, Clone, Copy)]
+enum Stream {
+    Stdout,
+    Stderr,
+}
+
 /// A subprocess that is killed when dropped; its output is collected.
 pub struct Child {
     child: std::process::Child,
@@ -175,18 +182,42 @@ impl Child {
         n: usize,
         pred: impl Fn(&str) -> bool,
     ) -> Vec<String> {
+        self.wait_for_count(Stream::Stdout, timeout, n, pred)
+    }
+
+    /// Waits until stderr holds at least `n` lines satisfying `pred`.
+    pub fn wait_for_stderr_count(
+        &self,
+        timeout: Duration,
+        n: usize,
+        pred: impl Fn(&str) -> bool,
+    ) -> Vec<String> {
+        self.wait_for_count(Stream::Stderr, timeout, n, pred)
+    }
+
+    fn wait_for_count(
+        &self,
+        stream: Stream,
+        timeout: Duration,
+        n: usize,
+        pred: impl Fn(&str) -> bool,
+    ) -> Vec<String> {
         let deadline = Instant::now() + timeout;
         let (m, cv) = &*self.lines;
         let mut l = m.lock().unwrap();
         loop {
-            let hits: Vec<String> = l.stdout.iter().filter(|s| pred(s)).cloned().collect();
+            let lines = match stream {
+                Stream::Stdout => &l.stdout,
+                Stream::Stderr => &l.stderr,
+            };
+            let hits: Vec<String> = lines.iter().filter(|s| pred(s)).cloned().collect();
             if hits.len() >= n {
                 return hits;
             }
             let now = Instant::now();
             if now >= deadline || l.stdout_closed {
                 panic!(
-                    "{}: {} of {n} lines within {timeout:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+                    "{}: {} of {n} lines on {stream:?} within {timeout:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
                     self.name,
                     hits.len(),
                     l.stdout.join("\n"),

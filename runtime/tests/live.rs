@@ -1,0 +1,266 @@
+//! Live capture on the loopback interface, end to end: packets this test
+//! sends are captured by a real `nd-sniff` (libpcap on `lo`, a BPF filter),
+//! turned into dumplings by the standard DNSLookupChef, relayed to a real
+//! `nd-hub` subprocess and received by a real eater.
+//!
+//! Live capture needs root (or CAP_NET_RAW); CI runs as root. On a machine
+//! where the test is not root these tests say so and return.
+//!
+//! The DNS queries go to port 53 of 127.0.0.1, where nobody listens: the
+//! kitchen only has to see them. Every test uses its own host names, so tests
+//! running at the same time (which all see `lo`) cannot confuse each other.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::net::UdpSocket;
+use std::process::Command;
+use std::time::Duration;
+
+use common::{chef_dir, nd_sniff};
+use nd_eater::{Eater, EaterConfig};
+use nd_testkit::{free_port, target_dir, wait_for_port, Child};
+
+/// Only DNS queries to 127.0.0.1:53 pass this filter.
+const FILTER: &str = "udp and dst port 53 and dst host 127.0.0.1";
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let root = unsafe { libc::geteuid() } == 0;
+    if !root {
+        eprintln!("not root: live-capture tests need root or CAP_NET_RAW; skipping");
+    }
+    root
+}
+
+/// A DNS query for `name` (type A, class IN).
+fn dns_query(id: u16, name: &str) -> Vec<u8> {
+    let mut q = vec![
+        (id >> 8) as u8,
+        id as u8,
+        0x01,
+        0x00,
+        0,
+        1,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+    ];
+    for label in name.split('.') {
+        q.push(label.len() as u8);
+        q.extend_from_slice(label.as_bytes());
+    }
+    q.extend_from_slice(&[0, 0, 1, 0, 1]);
+    q
+}
+
+fn send_query(to: &str, id: u16, name: &str) {
+    let sock = UdpSocket::bind("127.0.0.1:0").expect("bind a UDP socket");
+    sock.send_to(&dns_query(id, name), to)
+        .expect("send a query");
+}
+
+fn start_hub(in_port: u16, out_port: u16) -> Child {
+    let mut cmd = Command::new(target_dir().join("debug").join("nd-hub"));
+    cmd.args(["-a", "127.0.0.1", "-f", "0.2"]).args([
+        "-i",
+        &in_port.to_string(),
+        "-o",
+        &out_port.to_string(),
+    ]);
+    let hub = Child::spawn("nd-hub", cmd);
+    wait_for_port(out_port, Duration::from_secs(10));
+    hub
+}
+
+/// Connects an eater and waits until the hub counts it (its status says so).
+async fn registered_eater(out_port: u16, name: &str) -> Eater {
+    let mut eater = Eater::connect(EaterConfig::new(format!("127.0.0.1:{out_port}"), name))
+        .await
+        .expect("connect an eater");
+    loop {
+        let d = tokio::time::timeout(Duration::from_secs(10), eater.next())
+            .await
+            .expect("a status dumpling within 10 s")
+            .expect("the hub is up")
+            .expect("a valid dumpling");
+        if d.metadata.chef == nd_protocol::SYSTEM_STATUS_CHEF
+            && d.payload_value()["dumpling_eaters"]
+                .as_array()
+                .is_some_and(|e| e.iter().any(|e| e["info_from_eater"]["eater_name"] == name))
+        {
+            return eater;
+        }
+    }
+}
+
+/// Collects DNSLookupChef host names from `eater` until `done` says so or
+/// `patience` has passed.
+async fn lookups(
+    eater: &mut Eater,
+    into: &mut Vec<String>,
+    patience: Duration,
+    done: impl Fn(&[String]) -> bool,
+) {
+    let deadline = tokio::time::Instant::now() + patience;
+    while !done(into) {
+        match tokio::time::timeout_at(deadline, eater.next()).await {
+            Ok(Some(Ok(d)))
+                if d.metadata.chef == "DNSLookupChef"
+                    && d.metadata.driver == nd_protocol::Driver::Packet =>
+            {
+                assert_eq!(d.metadata.kitchen.as_deref(), Some("live_kitchen"));
+                let p = d.payload_value();
+                if let Some(h) = p["lookup"]["hostname"].as_str() {
+                    into.push(h.to_string());
+                }
+            }
+            Ok(Some(Ok(_))) => {}
+            _ => return,
+        }
+    }
+}
+
+fn live_kitchen(in_port: u16) -> Child {
+    let mut cmd = nd_sniff();
+    cmd.args(["-n", "live_kitchen", "-i", "lo", "-f", FILTER, "-p", "60"])
+        .args(["-h", &format!("127.0.0.1:{in_port}")])
+        .args(["-c", "DNSLookupChef", "--no-watch", "--chef-dir"])
+        .arg(chef_dir());
+    let kitchen = Child::spawn("nd-sniff", cmd);
+    kitchen.wait_for_line(Duration::from_secs(60), |l| {
+        l.contains("connected to nd-hub")
+    });
+    kitchen
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_capture_on_lo_reaches_an_eater_and_the_filter_keeps_the_rest_out() {
+    if !is_root() {
+        return;
+    }
+    let (in_port, out_port) = (free_port(), free_port());
+    let _hub = start_hub(in_port, out_port);
+    let mut eater = registered_eater(out_port, "live_eater").await;
+    let mut kitchen = live_kitchen(in_port);
+
+    let tag = std::process::id();
+    let kept: BTreeSet<String> = (0..20)
+        .map(|i| format!("kept-{i}.filter-p{tag}.test"))
+        .collect();
+    for (i, name) in kept.iter().enumerate() {
+        send_query("127.0.0.1:53", i as u16, name);
+        // Filtered out: another destination host, another port.
+        send_query(
+            "127.0.0.2:53",
+            i as u16,
+            &format!("otherhost-{i}.filter-p{tag}.test"),
+        );
+        send_query(
+            "127.0.0.1:5353",
+            i as u16,
+            &format!("otherport-{i}.filter-p{tag}.test"),
+        );
+    }
+    let mut seen = Vec::new();
+    let want = kept.clone();
+    lookups(&mut eater, &mut seen, Duration::from_secs(20), |s| {
+        want.iter().all(|k| s.contains(k))
+    })
+    .await;
+    // Whatever else arrives in the next second must not be filtered names.
+    lookups(&mut eater, &mut seen, Duration::from_secs(1), |_| false).await;
+    let mine: Vec<&String> = seen
+        .iter()
+        .filter(|h| h.ends_with(&format!(".filter-p{tag}.test")))
+        .collect();
+    for k in &kept {
+        if !mine.contains(&k) {
+            // The kitchen's own account (drops, faults) says where it went.
+            kitchen.signal("INT");
+            kitchen.wait_exit(Duration::from_secs(20));
+            panic!(
+                "{k} never arrived; got {mine:?}\n--- kitchen ---\n{}",
+                kitchen.stderr().join("\n")
+            );
+        }
+    }
+    assert!(
+        mine.iter().all(|h| h.starts_with("kept-")),
+        "the BPF filter let through {mine:?}"
+    );
+
+    kitchen.signal("INT");
+    assert!(kitchen.wait_exit(Duration::from_secs(20)).success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hub_restart_mid_stream_loses_nothing_the_kitchen_buffered() {
+    if !is_root() {
+        return;
+    }
+    let (in_port, out_port) = (free_port(), free_port());
+    let hub = start_hub(in_port, out_port);
+    let mut first = registered_eater(out_port, "before_restart").await;
+    let mut kitchen = live_kitchen(in_port);
+
+    let tag = std::process::id();
+    let names: Vec<String> = (0..60)
+        .map(|i| format!("{i}.restart-p{tag}.test"))
+        .collect();
+    let mine = |s: &[String]| {
+        s.iter()
+            .filter(|h| h.ends_with(&format!(".restart-p{tag}.test")))
+            .cloned()
+            .collect::<BTreeSet<_>>()
+    };
+    // First third while the first hub is up, and seen by its eater.
+    for (i, n) in names[..20].iter().enumerate() {
+        send_query("127.0.0.1:53", i as u16, n);
+    }
+    let mut before = Vec::new();
+    let want: BTreeSet<String> = names[..20].iter().cloned().collect();
+    lookups(&mut first, &mut before, Duration::from_secs(20), |s| {
+        want.is_subset(&mine(s))
+    })
+    .await;
+    assert!(
+        want.is_subset(&mine(&before)),
+        "before the restart: {before:?}"
+    );
+
+    // The hub dies hard. The kitchen keeps capturing and buffers.
+    drop(hub); // kill -9 and reap
+    for (i, n) in names[20..40].iter().enumerate() {
+        send_query("127.0.0.1:53", 20 + i as u16, n);
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    // Hold the kitchen still while a new hub starts and its eater registers,
+    // so nothing the kitchen re-sends can reach the hub before the eater.
+    kitchen.signal("STOP");
+    let _hub = start_hub(in_port, out_port);
+    let mut second = registered_eater(out_port, "after_restart").await;
+    kitchen.signal("CONT");
+    for (i, n) in names[40..].iter().enumerate() {
+        send_query("127.0.0.1:53", 40 + i as u16, n);
+    }
+    let rest: BTreeSet<String> = names[20..].iter().cloned().collect();
+    let mut after = Vec::new();
+    lookups(&mut second, &mut after, Duration::from_secs(30), |s| {
+        rest.is_subset(&mine(s))
+    })
+    .await;
+    let got = mine(&after);
+    let missing: Vec<&String> = rest.difference(&got).collect();
+    assert!(missing.is_empty(), "lost across the restart: {missing:?}");
+    kitchen.wait_for_line(Duration::from_secs(10), |l| {
+        l.contains("reconnected to nd-hub")
+    });
+
+    kitchen.signal("INT");
+    assert!(kitchen.wait_exit(Duration::from_secs(20)).success());
+}
