@@ -6,7 +6,7 @@
 //! ```text
 //! capture (caller's thread) --Arc<batch>--> chef-<name> (one per chef) --payload--> relay
 //! poker: every poke interval, Command::Interval to every chef
-//! watcher: notify events on the chef directory -> load/compile -> Command::Swap / new worker / retire
+//! watcher: notify events on the chef directory -> load/compile -> ChefWorker::swap / new worker / retire
 //! relay: a tokio current-thread runtime (WebSocket) or a stdout writer (--print)
 //! ```
 //!

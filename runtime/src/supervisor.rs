@@ -1,9 +1,14 @@
 //! One worker thread per chef: feeds it batches and pokes, contains its
 //! faults, and swaps its versions.
 //!
-//! Everything a worker does arrives on one FIFO channel ([`Command`]), so a
-//! hot swap lands exactly between two batches: every packet is handled by
-//! exactly one version (none lost, none doubled).
+//! Batches, pokes and the final call arrive on one FIFO channel
+//! ([`Command`]). A new version arrives out of band, in a one-slot mailbox
+//! ([`ChefWorker::swap`]) that the worker checks before every command: the
+//! swap lands exactly between two batches, so every packet is handled by
+//! exactly one version (none lost, none doubled), and it does not wait
+//! behind the up to [`CHEF_QUEUE`] batches already queued (a replay keeps
+//! the queue full; waiting would add milliseconds to every swap). If two
+//! versions arrive before the worker looks, the newer one wins.
 //!
 //! # Faults
 //!
@@ -55,9 +60,8 @@ pub enum Command {
     Batch(Arc<PacketBatch>),
     /// Call the interval handler.
     Interval,
-    /// Replace the running version (state handed over if it exports any).
-    /// The instant is when the file change was noticed (for swap latency).
-    Swap(ChefComponent, Instant),
+    /// Nothing but a wake-up, so an idle worker looks at its swap mailbox.
+    Wake,
     /// Call the interval handler one last time and exit.
     Finish,
 }
@@ -105,10 +109,16 @@ pub struct ChefStatus {
     pub last_swap_ms: Option<f64>,
 }
 
+/// A new version waiting to be swapped in, and when its file change was
+/// noticed (for the swap latency).
+type SwapMailbox = Arc<Mutex<Option<(ChefComponent, Instant)>>>;
+
 /// The kitchen's handle on one chef worker.
 pub struct ChefWorker {
     /// Commands in, FIFO.
     pub tx: Sender<Command>,
+    /// The next version to run, checked by the worker before every command.
+    swap: SwapMailbox,
     /// Counters, updated by the worker.
     pub status: Arc<Mutex<ChefStatus>>,
     /// Packets skipped because the queue was full (live capture).
@@ -139,8 +149,10 @@ impl ChefWorker {
             last_fault: None,
             last_swap_ms: None,
         }));
+        let swap: SwapMailbox = Arc::default();
         let worker = Worker {
             name: Arc::from(instance.name.as_str()),
+            swap: swap.clone(),
             host,
             component,
             instance: Some(instance),
@@ -155,6 +167,7 @@ impl ChefWorker {
             .expect("spawn a chef thread");
         ChefWorker {
             tx,
+            swap,
             status,
             queue_skipped: Arc::new(AtomicU64::new(0)),
             thread: Some(thread),
@@ -193,6 +206,16 @@ impl ChefWorker {
         }
     }
 
+    /// Hands the worker a new version (state handed over if it exports any).
+    /// It is swapped in before the next batch the worker handles; `noticed`
+    /// is when the file change was seen (the swap latency clock).
+    pub fn swap(&self, component: ChefComponent, noticed: Instant) {
+        *self.swap.lock().unwrap_or_else(|p| p.into_inner()) = Some((component, noticed));
+        // A full queue means the worker is busy and looks at the mailbox
+        // before its next command anyway.
+        let _ = self.tx.try_send(Command::Wake);
+    }
+
     /// Asks the worker to finish (final interval) and waits for it.
     pub fn finish(mut self) -> ChefStatus {
         let _ = self.tx.send(Command::Finish);
@@ -205,6 +228,8 @@ impl ChefWorker {
 
 struct Worker {
     name: Arc<str>,
+    /// Where [`ChefWorker::swap`] leaves a new version.
+    swap: SwapMailbox,
     host: Arc<ChefHost>,
     /// The running version (restarts instantiate it again).
     component: ChefComponent,
@@ -220,10 +245,14 @@ struct Worker {
 impl Worker {
     fn run(mut self, rx: Receiver<Command>) {
         while let Ok(cmd) = rx.recv() {
+            let next = self.swap.lock().unwrap_or_else(|p| p.into_inner()).take();
+            if let Some((component, noticed)) = next {
+                self.swap_in(component, noticed);
+            }
             match cmd {
                 Command::Batch(batch) => self.batch(&batch),
                 Command::Interval => self.interval(),
-                Command::Swap(component, noticed) => self.swap(component, noticed),
+                Command::Wake => {}
                 Command::Finish => {
                     self.interval();
                     self.with_status(|s| s.state = ChefState::Retired);
@@ -346,7 +375,7 @@ impl Worker {
         }
     }
 
-    fn swap(&mut self, component: ChefComponent, noticed: Instant) {
+    fn swap_in(&mut self, component: ChefComponent, noticed: Instant) {
         let mut fresh = match self.host.instantiate(&component, &self.name) {
             Ok(i) => i,
             Err(e) => {

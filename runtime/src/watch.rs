@@ -2,7 +2,7 @@
 //!
 //! - a new `.wasm` appears -> loaded, started;
 //! - an existing one is replaced -> the new version is compiled here (never
-//!   on the packet path) and sent to the chef's worker as `Command::Swap`;
+//!   on the packet path) and handed to the chef's worker (`ChefWorker::swap`);
 //! - one is removed -> its worker finishes (final interval) and is retired.
 //!
 //! Partial writes: editors and `cp` write in steps, and each step raises an
@@ -23,7 +23,6 @@ use sha2::{Digest, Sha256};
 use crate::host::ChefHost;
 use crate::kitchen::QUIET_BEFORE_REJECT;
 use crate::relay::DumplingTx;
-use crate::supervisor::Command;
 
 type Workers =
     Arc<std::sync::Mutex<std::collections::BTreeMap<PathBuf, crate::supervisor::ChefWorker>>>;
@@ -188,8 +187,8 @@ fn attempt(
     let noticed = s.burst_start;
     let map = workers.lock().unwrap_or_else(|p| p.into_inner());
     if let Some(w) = map.get(path) {
-        // FIFO with the batches: lands between two batches.
-        let _ = w.tx.send(Command::Swap(component, noticed));
+        // Lands between two batches (see `crate::supervisor`).
+        w.swap(component, noticed);
         return;
     }
     drop(map);
