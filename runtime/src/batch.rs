@@ -1,14 +1,20 @@
 //! Building the batches that cross into chefs.
 //!
-//! A batch is one flat byte buffer plus an index (see `wit/chef.wit`). It is
+//! A batch is a set of columns of plain numbers and bytes (see
+//! `wit/chef.wit`): each crosses into a chef as one memory copy. It is
 //! flushed when it holds [`MAX_BATCH_PACKETS`] packets or [`MAX_BATCH_BYTES`]
 //! bytes, or (live capture) when its oldest packet is [`MAX_BATCH_AGE`] old,
 //! so batching bounds latency to about a millisecond.
 
 use std::time::{Duration, Instant};
 
-use crate::bindings::netdumplings::chef::types::{PacketBatch, PacketInfo};
-use crate::decode::{decode, LinkType};
+use std::net::IpAddr;
+
+use crate::bindings::netdumplings::chef::types::PacketBatch;
+use crate::decode::{decode, Layer, LinkType};
+
+/// `fragment-offsets` value for a packet that is not a fragment.
+pub const NOT_A_FRAGMENT: u32 = u32::MAX;
 
 /// Packets per batch. The spike measured 256-packet batches at ~4x the
 /// per-packet call rate; larger batches gain little.
@@ -34,11 +40,13 @@ pub struct RawPacket<'a> {
 /// Accumulates decoded packets into a [`PacketBatch`].
 pub struct BatchBuilder {
     batch: PacketBatch,
+    /// The decoder's output for the packet being added (reused).
+    layers: Vec<Layer>,
     /// Flush threshold in packets ([`MAX_BATCH_PACKETS`] unless a benchmark
     /// asks for smaller batches to measure the per-call cost).
     max_packets: usize,
+    /// How to decode packets of this capture's link type.
     link: LinkType,
-    link_type: u16,
     /// When the first packet of the current batch arrived.
     started: Option<Instant>,
 }
@@ -53,10 +61,10 @@ impl BatchBuilder {
     pub fn with_max_packets(link_type: u16, max_packets: usize) -> Self {
         let max_packets = max_packets.clamp(1, MAX_BATCH_PACKETS);
         BatchBuilder {
-            batch: empty(max_packets),
+            batch: empty_batch(link_type, max_packets),
+            layers: Vec::with_capacity(16),
             max_packets,
             link: LinkType::from_linktype(link_type),
-            link_type,
             started: None,
         }
     }
@@ -66,31 +74,52 @@ impl BatchBuilder {
         if self.started.is_none() {
             self.started = Some(Instant::now());
         }
-        // A single packet larger than u32 cannot come from libpcap; clamp anyway.
-        let data_offset = self.batch.data.len() as u32;
-        self.batch.data.extend_from_slice(p.data);
-        let layers_start = self.batch.layers.len() as u32;
-        let s = decode(self.link, p.data, &mut self.batch.layers);
-        self.batch.packets.push(PacketInfo {
-            data_offset,
-            data_length: p.data.len() as u32,
-            wire_length: p.wire_len.max(p.data.len() as u32),
-            timestamp_secs: p.ts_secs,
-            timestamp_nanos: p.ts_nanos.min(999_999_999),
-            link_type: self.link_type,
-            layers_start,
-            layers_count: self.batch.layers.len() as u32 - layers_start,
-            src_addr: s.src_addr,
-            dst_addr: s.dst_addr,
-            src_port: s.src_port,
-            dst_port: s.dst_port,
-            fragment_offset: s.fragment_offset,
-        });
+        let b = &mut self.batch;
+        b.data.extend_from_slice(p.data);
+        // Offsets are u32: a batch is flushed at MAX_BATCH_BYTES, far below.
+        b.data_offsets.push(b.data.len() as u32);
+        b.wire_lengths.push(p.wire_len.max(p.data.len() as u32));
+        b.timestamps.push(
+            p.ts_secs
+                .saturating_mul(1_000_000_000)
+                .saturating_add(p.ts_nanos.min(999_999_999) as u64),
+        );
+        self.layers.clear();
+        let s = decode(self.link, p.data, &mut self.layers);
+        for l in &self.layers {
+            b.layer_kinds.push(l.kind as u8);
+            b.layer_offsets.push(l.offset);
+            b.layer_lengths.push(l.length);
+        }
+        b.layer_starts.push(b.layer_kinds.len() as u32);
+        // 16 bytes per address; IPv4 in the first 4 (see wit/chef.wit).
+        let mut put = |a: IpAddr| match a {
+            IpAddr::V4(a) => {
+                b.ip_addresses.extend_from_slice(&a.octets());
+                b.ip_addresses.extend_from_slice(&[0; 12]);
+            }
+            IpAddr::V6(a) => b.ip_addresses.extend_from_slice(&a.octets()),
+        };
+        match (s.src_addr, s.dst_addr) {
+            (Some(src), Some(dst)) if src.is_ipv4() == dst.is_ipv4() => {
+                put(src);
+                put(dst);
+                b.ip_versions.push(if src.is_ipv4() { 4 } else { 6 });
+            }
+            _ => {
+                b.ip_addresses.extend_from_slice(&[0; 32]);
+                b.ip_versions.push(0);
+            }
+        }
+        b.ports.push(s.src_port.unwrap_or(0));
+        b.ports.push(s.dst_port.unwrap_or(0));
+        b.fragment_offsets
+            .push(s.fragment_offset.unwrap_or(NOT_A_FRAGMENT));
     }
 
     /// Whether the batch should be flushed now because of its size.
     pub fn is_full(&self) -> bool {
-        self.batch.packets.len() >= self.max_packets || self.batch.data.len() >= MAX_BATCH_BYTES
+        self.len() >= self.max_packets || self.batch.data.len() >= MAX_BATCH_BYTES
     }
 
     /// How long the oldest packet of the current batch has waited.
@@ -105,30 +134,50 @@ impl BatchBuilder {
 
     /// Packets in the current batch.
     pub fn len(&self) -> usize {
-        self.batch.packets.len()
+        batch_len(&self.batch)
     }
 
     /// Whether the current batch is empty.
     pub fn is_empty(&self) -> bool {
-        self.batch.packets.is_empty()
+        self.len() == 0
     }
 
     /// Takes the current batch (if it has packets) and starts a new one.
     pub fn take(&mut self) -> Option<PacketBatch> {
-        if self.batch.packets.is_empty() {
+        if self.is_empty() {
             return None;
         }
         self.started = None;
-        Some(std::mem::replace(&mut self.batch, empty(self.max_packets)))
+        let next = empty_batch(self.batch.link_type, self.max_packets);
+        Some(std::mem::replace(&mut self.batch, next))
     }
 }
 
-/// An empty batch with room for `max_packets` typical packets (256 bytes
+/// Packets in a batch.
+pub fn batch_len(b: &PacketBatch) -> usize {
+    b.data_offsets.len().saturating_sub(1)
+}
+
+/// An empty batch with room for `n` typical packets (256 bytes
 /// and 5 layers each; vectors grow past that when needed).
-fn empty(max_packets: usize) -> PacketBatch {
+pub fn empty_batch(link_type: u16, n: usize) -> PacketBatch {
+    let mut data_offsets = Vec::with_capacity(n + 1);
+    data_offsets.push(0);
+    let mut layer_starts = Vec::with_capacity(n + 1);
+    layer_starts.push(0);
     PacketBatch {
-        data: Vec::with_capacity(max_packets * 256),
-        packets: Vec::with_capacity(max_packets),
-        layers: Vec::with_capacity(max_packets * 5),
+        link_type,
+        data: Vec::with_capacity(n * 256),
+        data_offsets,
+        wire_lengths: Vec::with_capacity(n),
+        timestamps: Vec::with_capacity(n),
+        layer_starts,
+        layer_kinds: Vec::with_capacity(n * 5),
+        layer_offsets: Vec::with_capacity(n * 5),
+        layer_lengths: Vec::with_capacity(n * 5),
+        ip_versions: Vec::with_capacity(n),
+        ip_addresses: Vec::with_capacity(n * 32),
+        ports: Vec::with_capacity(n * 2),
+        fragment_offsets: Vec::with_capacity(n),
     }
 }

@@ -18,7 +18,20 @@ use etherparse::{
     EtherType, IpNumber, LaxLinkExtSlice, LaxNetSlice, LaxSlicedPacket, LinkSlice, TransportSlice,
 };
 
-use crate::bindings::netdumplings::chef::types::{IpAddress, Layer, LayerKind};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use crate::bindings::netdumplings::chef::types::LayerKind;
+
+/// One decoded layer: what it is and where its bytes are in the packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Layer {
+    /// What the layer is.
+    pub kind: LayerKind,
+    /// Offset of its first byte from the start of the packet.
+    pub offset: u32,
+    /// Its captured length.
+    pub length: u32,
+}
 
 /// Link types the kitchen decodes (LINKTYPE_* numbers from libpcap).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,9 +77,9 @@ impl LinkType {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Summary {
     /// Source address of the (last) IP header.
-    pub src_addr: Option<IpAddress>,
+    pub src_addr: Option<IpAddr>,
     /// Destination address of the (last) IP header.
-    pub dst_addr: Option<IpAddress>,
+    pub dst_addr: Option<IpAddr>,
     /// TCP/UDP source port.
     pub src_port: Option<u16>,
     /// TCP/UDP destination port.
@@ -416,13 +429,12 @@ fn be16(data: &[u8], at: usize) -> Option<u16> {
     Some(u16::from_be_bytes([b[0], b[1]]))
 }
 
-fn v4(a: [u8; 4]) -> IpAddress {
-    IpAddress::V4((a[0], a[1], a[2], a[3]))
+fn v4(a: [u8; 4]) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::from(a))
 }
 
-fn v6(a: [u8; 16]) -> IpAddress {
-    let g = |i: usize| u16::from_be_bytes([a[2 * i], a[2 * i + 1]]);
-    IpAddress::V6((g(0), g(1), g(2), g(3), g(4), g(5), g(6), g(7)))
+fn v6(a: [u8; 16]) -> IpAddr {
+    IpAddr::V6(Ipv6Addr::from(a))
 }
 
 #[cfg(test)]
@@ -460,7 +472,7 @@ mod tests {
         assert_eq!(k, vec![Ethernet, Ipv4, Udp, Payload, Padding]);
         assert_eq!(s.src_port, Some(5353));
         assert_eq!(s.dst_port, Some(53));
-        assert_eq!(s.src_addr, Some(IpAddress::V4((10, 0, 0, 1))));
+        assert_eq!(s.src_addr, Some(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1))));
         assert_eq!(s.fragment_offset, None);
     }
 

@@ -539,10 +539,10 @@ impl ChefInstance {
                 .call_handle_batch(store, batch)
         })?;
         for p in &out {
-            if p.index as usize >= batch.packets.len() {
+            if p.index as usize >= crate::batch::batch_len(batch) {
                 return Err(ChefFault::BadIndex {
                     index: p.index,
-                    len: batch.packets.len(),
+                    len: crate::batch::batch_len(batch),
                 });
             }
             self.check_payload(&p.json)?;

@@ -202,7 +202,7 @@ impl ChefWorker {
             let _ = self.tx.send(cmd);
         } else if self.tx.try_send(cmd).is_err() {
             self.queue_skipped
-                .fetch_add(batch.packets.len() as u64, Ordering::Relaxed);
+                .fetch_add(crate::batch::batch_len(batch) as u64, Ordering::Relaxed);
         }
     }
 
@@ -331,7 +331,7 @@ impl Worker {
     }
 
     fn batch(&mut self, batch: &PacketBatch) {
-        let n = batch.packets.len() as u64;
+        let n = crate::batch::batch_len(batch) as u64;
         if !self.ready() {
             self.with_status(|s| s.packets_skipped += n);
             return;

@@ -46,8 +46,34 @@ pub mod bindings {
     });
 }
 
-pub use bindings::netdumplings::chef::types::{IpAddress, LayerKind, LogLevel};
-use bindings::netdumplings::chef::types::{Layer, PacketBatch, PacketInfo, PacketPayload};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+pub use bindings::netdumplings::chef::types::{LayerKind, LogLevel};
+use bindings::netdumplings::chef::types::{PacketBatch, PacketPayload};
+
+/// `fragment-offsets` value for a packet that is not a fragment.
+const NOT_A_FRAGMENT: u32 = u32::MAX;
+
+/// Every `layer-kind`, in WIT order: `LAYER_KINDS[n]` is kind number `n`.
+const LAYER_KINDS: [LayerKind; 17] = [
+    LayerKind::Ethernet,
+    LayerKind::Ieee8023,
+    LayerKind::LinuxSll,
+    LayerKind::Loopback,
+    LayerKind::Vlan,
+    LayerKind::Qinq,
+    LayerKind::Arp,
+    LayerKind::Ipv4,
+    LayerKind::Ipv6,
+    LayerKind::Ipv6Extension,
+    LayerKind::Ipv6Fragment,
+    LayerKind::Tcp,
+    LayerKind::Udp,
+    LayerKind::Icmpv4,
+    LayerKind::Icmpv6,
+    LayerKind::Payload,
+    LayerKind::Padding,
+];
 
 /// A chef: netdumplings' `DumplingChef`, in Rust.
 pub trait Chef: Default + 'static {
@@ -77,11 +103,15 @@ pub trait Chef: Default + 'static {
     }
 }
 
-/// One captured packet, as the kitchen decoded it.
+/// One captured packet, as the kitchen decoded it: a view into a batch.
 pub struct Packet<'a> {
-    info: &'a PacketInfo,
+    batch: &'a PacketBatch,
+    /// The packet's position in the batch.
+    index: usize,
+    /// Its captured bytes.
     data: &'a [u8],
-    layers: &'a [Layer],
+    /// Its layers' range in the batch's layer columns.
+    layers: std::ops::Range<usize>,
 }
 
 impl<'a> Packet<'a> {
@@ -92,67 +122,102 @@ impl<'a> Packet<'a> {
 
     /// Length of the packet on the wire.
     pub fn wire_length(&self) -> u32 {
-        self.info.wire_length
+        self.batch
+            .wire_lengths
+            .get(self.index)
+            .copied()
+            .unwrap_or(0)
     }
 
     /// Capture time in seconds since the Unix epoch, as netdumplings' floats.
     pub fn timestamp(&self) -> f64 {
-        self.info.timestamp_secs as f64 + self.info.timestamp_nanos as f64 / 1e9
+        let (secs, nanos) = self.timestamp_parts();
+        secs as f64 + nanos as f64 / 1e9
     }
 
     /// Capture time: whole seconds and nanoseconds.
     pub fn timestamp_parts(&self) -> (u64, u32) {
-        (self.info.timestamp_secs, self.info.timestamp_nanos)
+        let t = self.batch.timestamps.get(self.index).copied().unwrap_or(0);
+        (t / 1_000_000_000, (t % 1_000_000_000) as u32)
     }
 
     /// The capture's LINKTYPE number.
     pub fn link_type(&self) -> u16 {
-        self.info.link_type
+        self.batch.link_type
     }
 
     /// Decoded layers, outermost first: `(kind, bytes of the layer)`.
+    /// A kind number this SDK does not know (a newer kitchen) is skipped.
     pub fn layers(&self) -> impl Iterator<Item = (LayerKind, &'a [u8])> + '_ {
-        self.layers
-            .iter()
-            .map(|l| (l.kind, self.slice(l.offset, l.length)))
+        let b = self.batch;
+        self.layers.clone().filter_map(move |j| {
+            let kind = *LAYER_KINDS.get(*b.layer_kinds.get(j)? as usize)?;
+            let offset = *b.layer_offsets.get(j)?;
+            let length = *b.layer_lengths.get(j)?;
+            Some((kind, self.slice(offset, length)))
+        })
     }
 
     /// The bytes of the first layer of `kind`, if present.
     pub fn layer(&self, kind: LayerKind) -> Option<&'a [u8]> {
-        self.layers
-            .iter()
-            .find(|l| l.kind == kind)
-            .map(|l| self.slice(l.offset, l.length))
+        self.layers()
+            .find(|(k, _)| *k == kind)
+            .map(|(_, bytes)| bytes)
     }
 
     /// Whether the packet has a layer of `kind`.
     pub fn has(&self, kind: LayerKind) -> bool {
-        self.layers.iter().any(|l| l.kind == kind)
+        self.layers().any(|(k, _)| k == kind)
     }
 
     /// Source IP address of the innermost IP header.
-    pub fn src_addr(&self) -> Option<IpAddress> {
-        self.info.src_addr
+    pub fn src_addr(&self) -> Option<IpAddr> {
+        self.address(0)
     }
 
     /// Destination IP address of the innermost IP header.
-    pub fn dst_addr(&self) -> Option<IpAddress> {
-        self.info.dst_addr
+    pub fn dst_addr(&self) -> Option<IpAddr> {
+        self.address(16)
+    }
+
+    fn address(&self, at: usize) -> Option<IpAddr> {
+        let start = self.index * 32 + at;
+        let bytes = self.batch.ip_addresses.get(start..start + 16)?;
+        match self.batch.ip_versions.get(self.index)? {
+            4 => Some(IpAddr::V4(Ipv4Addr::new(
+                bytes[0], bytes[1], bytes[2], bytes[3],
+            ))),
+            6 => Some(IpAddr::V6(Ipv6Addr::from(
+                <[u8; 16]>::try_from(bytes).ok()?,
+            ))),
+            _ => None,
+        }
     }
 
     /// TCP/UDP source port.
     pub fn src_port(&self) -> Option<u16> {
-        self.info.src_port
+        self.port(0)
     }
 
     /// TCP/UDP destination port.
     pub fn dst_port(&self) -> Option<u16> {
-        self.info.dst_port
+        self.port(1)
+    }
+
+    fn port(&self, which: usize) -> Option<u16> {
+        if !(self.has(LayerKind::Tcp) || self.has(LayerKind::Udp)) {
+            return None;
+        }
+        self.batch.ports.get(self.index * 2 + which).copied()
     }
 
     /// The IP fragment offset in bytes, if the packet is an IP fragment.
     pub fn fragment_offset(&self) -> Option<u32> {
-        self.info.fragment_offset
+        self.batch
+            .fragment_offsets
+            .get(self.index)
+            .copied()
+            .filter(|o| *o != NOT_A_FRAGMENT)
     }
 
     fn slice(&self, offset: u32, length: u32) -> &'a [u8] {
@@ -165,16 +230,6 @@ impl<'a> Packet<'a> {
 /// Writes a line to the kitchen's log, tagged with this chef's name.
 pub fn log(level: LogLevel, message: &str) {
     bindings::netdumplings::chef::host::log(level, message);
-}
-
-/// Formats an IP address the usual way (dotted quad / RFC 5952).
-pub fn format_ip(addr: &IpAddress) -> String {
-    match *addr {
-        IpAddress::V4((a, b, c, d)) => std::net::Ipv4Addr::new(a, b, c, d).to_string(),
-        IpAddress::V6((a, b, c, d, e, f, g, h)) => {
-            std::net::Ipv6Addr::new(a, b, c, d, e, f, g, h).to_string()
-        }
-    }
 }
 
 /// Glue between the WIT exports and a [`Chef`]. Used by [`export_chef!`].
@@ -199,20 +254,20 @@ impl<C: Chef> Runner<C> {
 
     pub fn handle_batch(&self, batch: PacketBatch) -> Vec<PacketPayload> {
         let mut out = Vec::new();
+        // Out-of-range offsets (a buggy kitchen) give empty slices, not panics.
+        let at = |v: &[u32], i: usize| v.get(i).copied().unwrap_or(0) as usize;
+        let n = batch.data_offsets.len().saturating_sub(1);
         self.with(|chef| {
-            for (index, info) in batch.packets.iter().enumerate() {
-                let start = (info.data_offset as usize).min(batch.data.len());
-                let end = start
-                    .saturating_add(info.data_length as usize)
-                    .min(batch.data.len());
-                let lstart = (info.layers_start as usize).min(batch.layers.len());
-                let lend = lstart
-                    .saturating_add(info.layers_count as usize)
-                    .min(batch.layers.len());
+            for index in 0..n {
+                let start = at(&batch.data_offsets, index).min(batch.data.len());
+                let end = at(&batch.data_offsets, index + 1).clamp(start, batch.data.len());
+                let lstart = at(&batch.layer_starts, index);
+                let lend = at(&batch.layer_starts, index + 1).max(lstart);
                 let packet = Packet {
-                    info,
+                    batch: &batch,
+                    index,
                     data: &batch.data[start..end],
-                    layers: &batch.layers[lstart..lend],
+                    layers: lstart..lend,
                 };
                 if let Some(value) = chef.packet(&packet) {
                     out.push(PacketPayload {

@@ -10,7 +10,7 @@ impl Guest for BadJson {
         "BadJsonChef".into()
     }
     fn handle_batch(batch: PacketBatch) -> Vec<PacketPayload> {
-        (0..batch.packets.len() as u32)
+        (0..batch.data_offsets.len().saturating_sub(1) as u32)
             .map(|index| PacketPayload {
                 index,
                 json: "{not json".into(),
