@@ -8,32 +8,57 @@ use netdumplings_chef::{export_chef, json, serde_json, Chef, Packet, Value};
 
 #[derive(Default)]
 pub struct PacketCountChef {
+    /// Counts up to the last interval, by layer name (what it reports).
     packet_counts: BTreeMap<String, u64>,
+    /// Counts since then. The per-packet path only touches this short list
+    /// (a dozen names at most), found by pointer since layer names are
+    /// static strings: no allocation, no string comparison. Folded into
+    /// `packet_counts` at every interval.
+    recent: Vec<(&'static str, u64)>,
+}
+
+impl PacketCountChef {
+    /// Every count so far.
+    fn totals(&self) -> BTreeMap<String, u64> {
+        let mut totals = self.packet_counts.clone();
+        for (name, n) in &self.recent {
+            *totals.entry(name.to_string()).or_insert(0) += n;
+        }
+        totals
+    }
 }
 
 impl Chef for PacketCountChef {
     const NAME: &'static str = "PacketCountChef";
 
     fn packet(&mut self, packet: &Packet<'_>) -> Option<Value> {
-        nd_dissect::scapy_layer_names(packet, |name| match self.packet_counts.get_mut(name) {
-            Some(n) => *n += 1,
-            None => {
-                self.packet_counts.insert(name.to_string(), 1);
+        nd_dissect::scapy_layer_names(packet, |name| {
+            let found = self
+                .recent
+                .iter()
+                .position(|(n, _)| std::ptr::eq(*n, name))
+                .or_else(|| self.recent.iter().position(|(n, _)| *n == name));
+            match found {
+                Some(i) => self.recent[i].1 += 1,
+                None => self.recent.push((name, 1)),
             }
         });
         None
     }
 
     fn interval(&mut self) -> Option<Value> {
+        self.packet_counts = self.totals();
+        self.recent.clear();
         Some(json!({ "packet_counts": self.packet_counts }))
     }
 
     fn export_state(&self) -> Option<Vec<u8>> {
-        serde_json::to_vec(&self.packet_counts).ok()
+        serde_json::to_vec(&self.totals()).ok()
     }
 
     fn import_state(&mut self, state: &[u8]) -> Result<(), String> {
         self.packet_counts = serde_json::from_slice(state).map_err(|e| e.to_string())?;
+        self.recent.clear();
         Ok(())
     }
 }
