@@ -30,6 +30,12 @@ lint:
 test: lint peer build chefs
     cargo test --workspace
 
+# Benchmarks, each beside its reference (the Python peer, native code); figures in BENCHMARKS.md.
+# `just bench hub|chef|swap|kitchen` runs one.
+bench what="all": peer chefs
+    cargo build --release --workspace --bins
+    "$CARGO_TARGET_DIR/release/nd-bench" {{what}}
+
 # Build every chef into .wasm; stage the standard ones in target/chefs (nd-sniff's default).
 chefs:
     scripts/build-chefs.sh

@@ -1,0 +1,168 @@
+//! Hub fan-out: one kitchen sends [`DUMPLINGS`] dumplings as fast as the
+//! hub reads them; 1 or 10 eaters receive them. Measured from the first
+//! dumpling sent to the last one received by the last eater; what an eater
+//! has not received when the stream goes quiet counts as lost.
+//!
+//! The same client code drives both hubs (Rust, tokio-tungstenite), so the
+//! clients' own cost is the same on both sides of the ratio. Both hubs run
+//! as subprocesses on loopback with their status dumplings effectively off
+//! (`-f 3600`); eaters skip status dumplings anyway.
+//!
+//! Our hub runs with `--eater-queue` raised to the run's size: the default
+//! (10,000) bounds memory against a *stalled* eater, and a 100k burst into
+//! 10 eaters on 2 cores would otherwise drop the oldest dumplings by design,
+//! which is not what this benchmark measures. BENCHMARKS.md says so.
+
+use std::net::SocketAddr;
+use std::process::Command;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use nd_testkit::{free_port, wait_for_port, Child};
+use tokio_tungstenite::tungstenite::Message;
+
+/// Dumplings per run.
+pub const DUMPLINGS: u64 = 100_000;
+/// Eater counts measured.
+const EATERS: [usize; 2] = [1, 10];
+/// How long an eater may go without a dumpling before the run ends.
+const QUIET: Duration = Duration::from_secs(5);
+
+/// A realistic dumpling: a DNSLookupChef packet dumpling.
+fn dumpling(i: u64) -> String {
+    format!(
+        r#"{{"metadata": {{"chef": "DNSLookupChef", "kitchen": "bench_kitchen", "creation_time": 1764000000.{i:06}, "driver": "packet"}}, "payload": {{"lookup": {{"hostname": "host-{i}.example.com", "when": 1764000000.{i:06}}}}}}}"#
+    )
+}
+
+/// One run's outcome.
+struct Outcome {
+    /// Seconds from first send to last receipt.
+    secs: f64,
+    /// Dumplings received, summed over eaters.
+    delivered: u64,
+}
+
+impl Outcome {
+    fn rate(&self) -> f64 {
+        self.delivered as f64 / self.secs
+    }
+}
+
+pub fn run() -> anyhow::Result<()> {
+    println!("\n## Hub fan-out: 1 kitchen -> N eaters, {DUMPLINGS} dumplings, loopback");
+    println!(
+        "{:<8} {:>22} {:>22} {:>8}",
+        "eaters", "ours (delivered/s)", "python (delivered/s)", "ratio"
+    );
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    for eaters in EATERS {
+        let ours = {
+            let (inp, out) = (free_port(), free_port());
+            let mut cmd = Command::new(crate::release_bin("nd-hub"));
+            cmd.args(["-a", "127.0.0.1", "-f", "3600"])
+                .args(["-i", &inp.to_string(), "-o", &out.to_string()])
+                .args(["--eater-queue", &DUMPLINGS.to_string()])
+                .env("ND_LOG", "warn");
+            let _hub = Child::spawn("nd-hub", cmd);
+            wait_for_port(out, Duration::from_secs(10));
+            rt.block_on(fan_out(inp, out, eaters))?
+        };
+        let python = {
+            let (inp, out) = (free_port(), free_port());
+            let mut cmd = Command::new(nd_testkit::peer_venv().join("bin").join("nd-hub"));
+            cmd.args(["--address", "127.0.0.1", "--status-freq", "3600"])
+                .args([
+                    "--in-port",
+                    &inp.to_string(),
+                    "--out-port",
+                    &out.to_string(),
+                ]);
+            let _hub = Child::spawn("python nd-hub", cmd);
+            wait_for_port(out, Duration::from_secs(20));
+            rt.block_on(fan_out(inp, out, eaters))?
+        };
+        let expected = DUMPLINGS * eaters as u64;
+        println!(
+            "{:<8} {:>14.0} ({:>5} lost) {:>14.0} ({:>5} lost) {:>7.1}x",
+            eaters,
+            ours.rate(),
+            expected - ours.delivered,
+            python.rate(),
+            expected - python.delivered,
+            ours.rate() / python.rate()
+        );
+    }
+    Ok(())
+}
+
+async fn fan_out(in_port: u16, out_port: u16, eaters: usize) -> anyhow::Result<Outcome> {
+    let out: SocketAddr = ([127, 0, 0, 1], out_port).into();
+    let received = Arc::new(AtomicU64::new(0));
+    let mut tasks = Vec::new();
+    let mut connected = Vec::new();
+    for i in 0..eaters {
+        let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{out}")).await?;
+        ws.send(Message::text(format!(
+            r#"{{"eater_name": "bench_eater_{i}"}}"#
+        )))
+        .await?;
+        connected.push(ws);
+    }
+    // Both hubs register an eater when its hello is read; give them a moment.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let start = Instant::now();
+    for mut ws in connected {
+        let received = received.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut mine = 0u64;
+            let mut last = Instant::now();
+            while mine < DUMPLINGS {
+                match tokio::time::timeout(QUIET, ws.next()).await {
+                    Ok(Some(Ok(Message::Text(t)))) => {
+                        // Skip status dumplings without parsing every message.
+                        if !t.as_str().contains("SystemStatusChef") {
+                            mine += 1;
+                            last = Instant::now();
+                        }
+                    }
+                    Ok(Some(Ok(_))) => {}
+                    _ => break,
+                }
+            }
+            received.fetch_add(mine, Ordering::Relaxed);
+            last
+        }));
+    }
+    let kitchen = tokio::spawn(async move {
+        let (mut ws, _) =
+            tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{in_port}")).await?;
+        ws.send(Message::text(
+            r#"{"kitchen_name": "bench_kitchen", "interface": "all", "filter": "tcp", "chefs": ["DNSLookupChef"], "poke_interval": 5}"#,
+        ))
+        .await?;
+        for i in 0..DUMPLINGS {
+            ws.feed(Message::text(dumpling(i))).await?;
+            if i % 256 == 255 {
+                ws.flush().await?;
+            }
+        }
+        ws.flush().await?;
+        anyhow::Ok(ws)
+    });
+    let mut last = start;
+    for t in tasks {
+        last = last.max(t.await?);
+    }
+    // Keep the kitchen's socket open until every eater is done.
+    let _ws = kitchen.await??;
+    Ok(Outcome {
+        secs: last.duration_since(start).as_secs_f64(),
+        delivered: received.load(Ordering::Relaxed),
+    })
+}
