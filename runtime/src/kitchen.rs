@@ -144,7 +144,16 @@ fn file_label(p: &Path) -> String {
 }
 
 /// Runs a kitchen until the capture ends (replay) or `stop` is set.
-pub fn run(config: KitchenConfig, stop: Arc<AtomicBool>) -> anyhow::Result<KitchenReport> {
+pub fn run(mut config: KitchenConfig, stop: Arc<AtomicBool>) -> anyhow::Result<KitchenReport> {
+    // Chefs are known by path: the watcher's events carry absolute paths,
+    // so the directory must be absolute too, or a changed chef would look
+    // like a new one (and run twice).
+    config.chef_dir = std::fs::canonicalize(&config.chef_dir).with_context(|| {
+        format!(
+            "cannot read the chef directory {}",
+            config.chef_dir.display()
+        )
+    })?;
     let host = Arc::new(ChefHost::new(
         config.limits.clone(),
         config.cache_dir.clone(),

@@ -57,18 +57,20 @@ pub fn spawn(
     })?;
     watcher.watch(&dir, RecursiveMode::NonRecursive)?;
     let mut seen: HashMap<PathBuf, Seen> = HashMap::new();
-    // Files already running count as loaded with their current bytes.
-    for path in workers.lock().unwrap_or_else(|p| p.into_inner()).keys() {
-        let digest = std::fs::read(path).ok().map(|b| Sha256::digest(&b).into());
+    // Files already running count as loaded, unless they changed between
+    // their loading and now (before the watch began): those are due.
+    for (path, worker) in workers.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+        let current: Option<[u8; 32]> = std::fs::read(path).ok().map(|b| Sha256::digest(&b).into());
+        let changed = current.is_some_and(|d| crate::host::hex(&d) != worker.status().digest);
         let now = Instant::now();
         seen.insert(
             path.clone(),
             Seen {
                 last_event: now,
                 burst_start: now,
-                dirty: false,
+                dirty: changed,
                 tried: false,
-                digest,
+                digest: if changed { None } else { current },
             },
         );
     }

@@ -311,3 +311,43 @@ fn a_broken_new_version_leaves_the_old_one_running() {
     );
     let _ = cache_dir();
 }
+
+#[test]
+fn a_relative_chef_dir_swaps_instead_of_adding_a_second_chef() {
+    // Regression: with `--chef-dir chefs` the watcher saw absolute paths
+    // and started the new version as a second chef beside the old one.
+    let dir = tempfile::tempdir().unwrap();
+    let chefs = dir.path().join("chefs");
+    std::fs::create_dir(&chefs).unwrap();
+    std::fs::copy(test_chef("counter-v1"), chefs.join("counter.wasm")).unwrap();
+    let report = dir.path().join("report.json");
+    let mut cmd = nd_sniff();
+    cmd.current_dir(dir.path())
+        .arg("--read")
+        .arg(pcaps().join("modbusBig.pcap"))
+        .args([
+            "--repeat",
+            "200",
+            "--print",
+            "-p",
+            "3600",
+            "--chef-dir",
+            "chefs",
+        ])
+        .arg("--report")
+        .arg(&report);
+    let mut child = Child::spawn("nd-sniff", cmd);
+    child.wait_for_line(Duration::from_secs(60), |l| {
+        l.contains("loaded chef CounterChef")
+    });
+    // After the watcher has started (the swap must come from its events).
+    std::thread::sleep(Duration::from_millis(300));
+    install(&test_chef("counter-v2"), &chefs.join("counter.wasm"));
+    child.wait_for_line(Duration::from_secs(60), |l| l.contains("swapped in"));
+    assert!(child.wait_exit(Duration::from_secs(300)).success());
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(report).unwrap()).unwrap();
+    let chefs = report["chefs"].as_array().unwrap();
+    assert_eq!(chefs.len(), 1, "one CounterChef, swapped: {chefs:?}");
+    assert_eq!(chefs[0]["swaps"], 1);
+    assert_eq!(chefs[0]["packets"], report["packets"]);
+}
