@@ -63,12 +63,12 @@ fn swap(child: &Child, dir: &Path, bytes: &[u8], nth: usize) -> (f64, f64) {
     let lines =
         child.wait_for_stderr_count(Duration::from_secs(60), nth, |l| l.contains("swapped in"));
     let external = started.elapsed().as_secs_f64() * 1e3;
-    // "... swapped in <file> (<digest>) in 1.23 ms"
+    // "... swapped in <file> (<digest>) in 1.23 ms chef=CounterChef"
     let internal = lines[nth - 1]
         .rsplit(" in ")
         .next()
-        .and_then(|t| t.trim().strip_suffix("ms"))
-        .and_then(|t| t.trim().parse::<f64>().ok())
+        .and_then(|t| t.split_whitespace().next())
+        .and_then(|t| t.parse::<f64>().ok())
         .unwrap_or(f64::NAN);
     (external, internal)
 }
@@ -78,8 +78,8 @@ pub fn run() -> anyhow::Result<()> {
     println!("\n## Hot-swap latency (CounterChef, nd-sniff replaying as fast as it can)");
     let dir = tempfile::tempdir()?;
     let cache = tempfile::tempdir()?;
-    let v1 = std::fs::read(crate::test_chef_wasm("counter-v1.wasm"))?;
-    let v2 = std::fs::read(crate::test_chef_wasm("counter-v2.wasm"))?;
+    let v1 = std::fs::read(crate::test_chef_wasm("counter_v1.wasm"))?;
+    let v2 = std::fs::read(crate::test_chef_wasm("counter_v2.wasm"))?;
     std::fs::write(dir.path().join("counter.wasm"), &v1)?;
     let mut cmd = Command::new(crate::release_bin("nd-sniff"));
     cmd.arg("--read")
@@ -123,7 +123,7 @@ pub fn run() -> anyhow::Result<()> {
     let faults = child
         .stderr()
         .iter()
-        .filter(|l| l.contains("rejected") || l.contains("fault"))
+        .filter(|l| l.contains("ERROR") || l.contains("rejected"))
         .cloned()
         .collect::<Vec<_>>();
     anyhow::ensure!(faults.is_empty(), "swaps went wrong: {faults:?}");
