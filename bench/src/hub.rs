@@ -28,7 +28,7 @@ pub const DUMPLINGS: u64 = 100_000;
 /// Eater counts measured.
 const EATERS: [usize; 2] = [1, 10];
 /// How long an eater may go without a dumpling before the run ends.
-const QUIET: Duration = Duration::from_secs(5);
+const QUIET: Duration = Duration::from_secs(30);
 
 /// A realistic dumpling: a DNSLookupChef packet dumpling.
 fn dumpling(i: u64) -> String {

@@ -150,21 +150,25 @@ pub fn validate_dumpling(text: &str) -> Result<DumplingSummary<'_>, InvalidDumpl
         chef: Option<&'a RawValue>,
     }
 
-    // First make sure the whole text is JSON: a dumpling whose payload is cut
-    // short must be rejected even though its metadata is fine.
-    let whole: &RawValue =
-        serde_json::from_str(text).map_err(|e| InvalidDumpling::NotJson(e.to_string()))?;
-    // serde would happily read a struct from a JSON array; Python's
-    // `dumpling['metadata']['chef']` needs objects at both levels.
-    let is_object = |raw: &RawValue| raw.get().starts_with('{');
-    if !is_object(whole) {
-        return Err(InvalidDumpling::NoChef);
+    // One pass: deserialising the envelope from the whole text also checks
+    // that all of it is JSON (skipped fields are parsed, not trusted), so a
+    // dumpling whose payload is cut short is rejected. serde would happily
+    // read a struct from a JSON array; Python's `dumpling['metadata']['chef']`
+    // needs objects at both levels, hence the '{' checks.
+    let is_object = |raw: &str| raw.trim_start().starts_with('{');
+    let not_json_or_no_chef = || match serde_json::from_str::<serde::de::IgnoredAny>(text) {
+        Ok(_) => InvalidDumpling::NoChef,
+        Err(e) => InvalidDumpling::NotJson(e.to_string()),
+    };
+    if !is_object(text) {
+        return Err(not_json_or_no_chef());
     }
-    let envelope: Envelope<'_> =
-        serde_json::from_str(whole.get()).map_err(|_| InvalidDumpling::NoChef)?;
+    // An error here is either bad JSON or JSON serde will not map (e.g. a
+    // duplicate `metadata` key): tell them apart only on this cold path.
+    let envelope: Envelope<'_> = serde_json::from_str(text).map_err(|_| not_json_or_no_chef())?;
     let meta: MetaView<'_> = envelope
         .metadata
-        .filter(|m| is_object(m))
+        .filter(|m| is_object(m.get()))
         .and_then(|m| serde_json::from_str(m.get()).ok())
         .ok_or(InvalidDumpling::NoChef)?;
     let chef = meta.chef.ok_or(InvalidDumpling::NoChef)?;
