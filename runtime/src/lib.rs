@@ -3,7 +3,7 @@
 //! # Layout
 //!
 //! - [`decode`]: raw bytes -> layer summary (etherparse + link types).
-//! - [`batch`]: packets -> the flat batches that cross into chefs.
+//! - [`batch`]: packets -> the column batches that cross into chefs.
 //! - [`capture`]: libpcap live capture and file replay.
 //! - [`bindings`]: wasmtime `bindgen!` of `wit/chef.wit`.
 //! - [`host`]: compiling, caching, sandboxing and calling chef components.
