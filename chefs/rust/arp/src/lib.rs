@@ -19,13 +19,16 @@ pub struct ArpChef {
 }
 
 /// Hardware addresses as scapy prints them: lowercase hex, colon-separated.
+/// (Written digit by digit: `format!` per byte was most of this chef's time.)
 fn hw(bytes: &[u8]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut s = String::with_capacity(bytes.len() * 3);
     for (i, b) in bytes.iter().enumerate() {
         if i > 0 {
             s.push(':');
         }
-        s.push_str(&format!("{b:02x}"));
+        s.push(HEX[(b >> 4) as usize] as char);
+        s.push(HEX[(b & 0xf) as usize] as char);
     }
     s
 }
@@ -33,7 +36,22 @@ fn hw(bytes: &[u8]) -> String {
 /// Protocol addresses: dotted quad for 4 bytes, else hex like hardware ones.
 fn proto(bytes: &[u8]) -> String {
     match bytes {
-        [a, b, c, d] => format!("{a}.{b}.{c}.{d}"),
+        [_, _, _, _] => {
+            let mut s = String::with_capacity(15);
+            for (i, b) in bytes.iter().enumerate() {
+                if i > 0 {
+                    s.push('.');
+                }
+                if *b >= 100 {
+                    s.push((b'0' + b / 100) as char);
+                }
+                if *b >= 10 {
+                    s.push((b'0' + b / 10 % 10) as char);
+                }
+                s.push((b'0' + b % 10) as char);
+            }
+            s
+        }
         other => hw(other),
     }
 }

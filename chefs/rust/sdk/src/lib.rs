@@ -112,6 +112,10 @@ pub struct Packet<'a> {
     data: &'a [u8],
     /// Its layers' range in the batch's layer columns.
     layers: std::ops::Range<usize>,
+    /// Bit `k` set when the packet has a layer of kind number `k`: chefs ask
+    /// "is there a UDP layer?" several times per packet, and most answers
+    /// are no; this answers without walking the layers.
+    kinds: u32,
 }
 
 impl<'a> Packet<'a> {
@@ -160,6 +164,9 @@ impl<'a> Packet<'a> {
 
     /// The bytes of the first layer of `kind`, if present.
     pub fn layer(&self, kind: LayerKind) -> Option<&'a [u8]> {
+        if !self.has(kind) {
+            return None;
+        }
         self.layers()
             .find(|(k, _)| *k == kind)
             .map(|(_, bytes)| bytes)
@@ -167,7 +174,7 @@ impl<'a> Packet<'a> {
 
     /// Whether the packet has a layer of `kind`.
     pub fn has(&self, kind: LayerKind) -> bool {
-        self.layers().any(|(k, _)| k == kind)
+        self.kinds & (1 << kind as u32) != 0
     }
 
     /// Source IP address of the innermost IP header.
@@ -263,11 +270,20 @@ impl<C: Chef> Runner<C> {
                 let end = at(&batch.data_offsets, index + 1).clamp(start, batch.data.len());
                 let lstart = at(&batch.layer_starts, index);
                 let lend = at(&batch.layer_starts, index + 1).max(lstart);
+                // Only kinds this SDK knows (a newer kitchen may send more).
+                let kinds = batch
+                    .layer_kinds
+                    .get(lstart..lend)
+                    .unwrap_or_default()
+                    .iter()
+                    .filter(|k| (**k as usize) < LAYER_KINDS.len())
+                    .fold(0u32, |m, k| m | 1 << k);
                 let packet = Packet {
                     batch: &batch,
                     index,
                     data: &batch.data[start..end],
                     layers: lstart..lend,
+                    kinds,
                 };
                 if let Some(value) = chef.packet(&packet) {
                     out.push(PacketPayload {
