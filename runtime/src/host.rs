@@ -328,6 +328,11 @@ impl ChefHost {
         // Synchronous typed calls only: without the component-model
         // concurrency machinery a call is ~2x cheaper (see ARCHITECTURE.md).
         config.concurrency_support(false);
+        // `ND_CHEF_PROFILE=perfmap`: name chefs' compiled functions for
+        // `perf` (in /tmp/perf-PID.map), to see where a chef spends its time.
+        if std::env::var_os("ND_CHEF_PROFILE").is_some_and(|v| v == "perfmap") {
+            config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        }
         let engine = Engine::new(&config)?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
