@@ -181,3 +181,92 @@ pub fn empty_batch(link_type: u16, n: usize) -> PacketBatch {
         fragment_offsets: Vec::with_capacity(n),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bindings::netdumplings::chef::types::LayerKind;
+
+    fn push(b: &mut BatchBuilder, data: &[u8], ts_secs: u64) {
+        b.push(RawPacket {
+            ts_secs,
+            ts_nanos: 5,
+            wire_len: data.len() as u32 + 10,
+            data,
+        });
+    }
+
+    /// The column layout `wit/chef.wit` promises, for an IPv4/UDP packet,
+    /// an IPv6/TCP packet and a frame that is not IP at all.
+    #[test]
+    fn columns_follow_the_wit_layout() {
+        let mut udp4 = Vec::new();
+        etherparse::PacketBuilder::ethernet2([1; 6], [2; 6])
+            .ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64)
+            .udp(5353, 53)
+            .write(&mut udp4, b"dns?")
+            .unwrap();
+        let mut tcp6 = Vec::new();
+        etherparse::PacketBuilder::ethernet2([1; 6], [2; 6])
+            .ipv6([0x20; 16], [0x30; 16], 64)
+            .tcp(4000, 80, 1, 1024)
+            .write(&mut tcp6, b"GET")
+            .unwrap();
+        let junk = [0xffu8; 20];
+
+        let mut b = BatchBuilder::new(1);
+        push(&mut b, &udp4, 1);
+        push(&mut b, &tcp6, 2);
+        push(&mut b, &junk, 3);
+        let batch = b.take().expect("a batch");
+        assert!(b.take().is_none(), "the builder starts over empty");
+
+        assert_eq!(batch_len(&batch), 3);
+        assert_eq!(batch.link_type, 1);
+        let n1 = udp4.len() as u32;
+        let n2 = n1 + tcp6.len() as u32;
+        assert_eq!(batch.data_offsets, [0, n1, n2, n2 + 20]);
+        assert_eq!(batch.data.len() as u32, n2 + 20);
+        assert_eq!(batch.wire_lengths, [n1 + 10, tcp6.len() as u32 + 10, 30]);
+        assert_eq!(
+            batch.timestamps,
+            [1_000_000_005, 2_000_000_005, 3_000_000_005]
+        );
+        // One layer-starts entry per packet plus one; kinds by enum position.
+        assert_eq!(batch.layer_starts.len(), 4);
+        let kinds = |i: usize| {
+            let (s, e) = (
+                batch.layer_starts[i] as usize,
+                batch.layer_starts[i + 1] as usize,
+            );
+            batch.layer_kinds[s..e].to_vec()
+        };
+        let k = |k: LayerKind| k as u8;
+        use LayerKind::*;
+        assert_eq!(kinds(0), [k(Ethernet), k(Ipv4), k(Udp), k(Payload)]);
+        assert_eq!(kinds(1), [k(Ethernet), k(Ipv6), k(Tcp), k(Payload)]);
+        assert_eq!(batch.layer_kinds.len(), batch.layer_offsets.len());
+        assert_eq!(batch.layer_kinds.len(), batch.layer_lengths.len());
+        // Addresses: 32 bytes per packet, IPv4 in the first 4 of each 16.
+        assert_eq!(batch.ip_versions, [4, 6, 0]);
+        assert_eq!(batch.ip_addresses.len(), 3 * 32);
+        assert_eq!(batch.ip_addresses[0..4], [10, 0, 0, 1]);
+        assert_eq!(batch.ip_addresses[4..16], [0; 12]);
+        assert_eq!(batch.ip_addresses[16..20], [10, 0, 0, 2]);
+        assert_eq!(batch.ip_addresses[32..48], [0x20; 16]);
+        assert_eq!(batch.ip_addresses[48..64], [0x30; 16]);
+        assert_eq!(batch.ip_addresses[64..96], [0; 32]);
+        assert_eq!(batch.ports, [5353, 53, 4000, 80, 0, 0]);
+        assert_eq!(batch.fragment_offsets, [NOT_A_FRAGMENT; 3]);
+    }
+
+    #[test]
+    fn flushes_at_its_packet_limit() {
+        let mut b = BatchBuilder::with_max_packets(1, 2);
+        push(&mut b, &[0; 14], 1);
+        assert!(!b.is_full());
+        push(&mut b, &[0; 14], 1);
+        assert!(b.is_full());
+        assert_eq!(b.take().map(|x| batch_len(&x)), Some(2));
+    }
+}
