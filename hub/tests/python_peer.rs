@@ -148,7 +148,9 @@ async fn python_nd_print_prints_what_our_hub_fans_out() {
         printer.wait_for_line(Duration::from_secs(30), |l| {
             l.contains("PrintChef from rusty")
         });
-        printer.wait_for_line(Duration::from_secs(10), |l| l.contains("\"x\""));
+        // The payload's closing brace: the pretty-print is complete (lines
+        // arrive one by one; a snapshot taken earlier can miss the end).
+        printer.wait_for_line(Duration::from_secs(10), |l| l == "}");
         printer
     })
     .await
