@@ -23,6 +23,7 @@
 //! median is reported. The native and
 //! wasm chefs' final `packet_counts` must be equal, or the run fails.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
@@ -42,7 +43,7 @@ pub const TARGET_PACKETS: u64 = 1_000_000;
 /// Measured passes per mode (after one warm-up pass).
 const ROUNDS: usize = 5;
 
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
 enum Mode {
     ReadDecode,
     ReadDecodePerPacket,
@@ -54,6 +55,17 @@ enum Mode {
 }
 
 impl Mode {
+    /// Every mode, in the order they run and are printed.
+    const ALL: [Mode; 7] = [
+        Mode::ReadDecode,
+        Mode::ReadDecodePerPacket,
+        Mode::Native,
+        Mode::Wasm,
+        Mode::WasmPerPacket,
+        Mode::LayersByValue,
+        Mode::LayersByResource,
+    ];
+
     fn label(self) -> &'static str {
         match self {
             Mode::ReadDecode => "read + decode (batches of 256)",
@@ -87,21 +99,13 @@ pub fn run() -> anyhow::Result<()> {
     let by_value = chef_host.load(&crate::test_chef_wasm("layers_value.wasm"))?;
     let by_resource_path = crate::test_chef_wasm("layers_resource.wasm");
 
-    let mut finals = std::collections::BTreeMap::new();
-    let mut layer_counts = std::collections::BTreeMap::new();
-    let mut samples: std::collections::BTreeMap<String, Vec<f64>> = Default::default();
+    let mut finals = BTreeMap::new();
+    let mut layer_counts = BTreeMap::new();
+    let mut samples: BTreeMap<Mode, Vec<f64>> = BTreeMap::new();
     // Round-robin over the modes, so drift (CPU clock, page cache, the
     // other core's load) spreads over all of them; round 0 only warms up.
     for round in 0..=ROUNDS {
-        for mode in [
-            Mode::ReadDecode,
-            Mode::ReadDecodePerPacket,
-            Mode::Native,
-            Mode::Wasm,
-            Mode::WasmPerPacket,
-            Mode::LayersByValue,
-            Mode::LayersByResource,
-        ] {
+        for mode in Mode::ALL {
             let source = Source::File {
                 path: pcap.clone(),
                 filter: None,
@@ -150,7 +154,7 @@ pub fn run() -> anyhow::Result<()> {
             anyhow::ensure!(stats.packets == packets, "read {} packets", stats.packets);
             if round > 0 {
                 samples
-                    .entry(format!("{mode:?}"))
+                    .entry(mode)
                     .or_default()
                     .push(secs * 1e9 / packets as f64);
             }
@@ -160,7 +164,7 @@ pub fn run() -> anyhow::Result<()> {
                 _ => None,
             };
             if let Some(json) = last {
-                finals.insert(format!("{mode:?}"), json);
+                finals.insert(mode, json);
             }
             let layers = match mode {
                 Mode::LayersByValue => wasm.interval()?,
@@ -168,44 +172,42 @@ pub fn run() -> anyhow::Result<()> {
                 _ => None,
             };
             if let Some(json) = layers {
-                layer_counts.insert(format!("{mode:?}"), json);
+                layer_counts.insert(mode, json);
             }
         }
     }
-    let ns: std::collections::BTreeMap<String, f64> = samples
+    let ns: BTreeMap<Mode, f64> = samples
         .into_iter()
         .map(|(mode, v)| (mode, crate::median(v)))
         .collect();
     // The three chef modes must agree on what they counted.
-    let reference = &finals["Native"];
+    let reference = &finals[&Mode::Native];
     for (mode, json) in &finals {
         anyhow::ensure!(
             json == reference,
-            "{mode} counted differently from native:\n{json}\nvs\n{reference}"
+            "{mode:?} counted differently from native:\n{json}\nvs\n{reference}"
         );
     }
 
     anyhow::ensure!(
-        layer_counts["LayersByValue"] == layer_counts["LayersByResource"],
+        layer_counts[&Mode::LayersByValue] == layer_counts[&Mode::LayersByResource],
         "the layer counters disagree: {layer_counts:?}"
     );
 
-    let base = ns["ReadDecode"];
-    let base1 = ns["ReadDecodePerPacket"];
+    let base = ns[&Mode::ReadDecode];
+    let base1 = ns[&Mode::ReadDecodePerPacket];
     println!(
         "{:<44} {:>10} {:>12} {:>10}",
         "pipeline", "ns/packet", "Mpackets/s", "chef ns"
     );
-    for (mode, floor) in [
-        (Mode::ReadDecode, None),
-        (Mode::ReadDecodePerPacket, None),
-        (Mode::Native, Some(base)),
-        (Mode::Wasm, Some(base)),
-        (Mode::WasmPerPacket, Some(base1)),
-        (Mode::LayersByValue, Some(base)),
-        (Mode::LayersByResource, Some(base)),
-    ] {
-        let v = ns[&format!("{mode:?}")];
+    for mode in Mode::ALL {
+        // A chef's own cost: its pipeline minus the floor with the same batching.
+        let floor = match mode {
+            Mode::ReadDecode | Mode::ReadDecodePerPacket => None,
+            Mode::WasmPerPacket => Some(base1),
+            _ => Some(base),
+        };
+        let v = ns[&mode];
         println!(
             "{:<44} {:>10.1} {:>12.2} {:>10}",
             mode.label(),
@@ -216,15 +218,15 @@ pub fn run() -> anyhow::Result<()> {
     }
     println!(
         "pipeline with wasm chef / with native chef: {:.2}x (target <= 1.5x)",
-        ns["Wasm"] / ns["Native"]
+        ns[&Mode::Wasm] / ns[&Mode::Native]
     );
     println!(
         "wasm chef cost, 1 packet per call / batches of 256: {:.1}x",
-        (ns["WasmPerPacket"] - base1) / (ns["Wasm"] - base)
+        (ns[&Mode::WasmPerPacket] - base1) / (ns[&Mode::Wasm] - base)
     );
     println!(
         "layer counter cost, batch as resource / by value: {:.1}x",
-        (ns["LayersByResource"] - base) / (ns["LayersByValue"] - base)
+        (ns[&Mode::LayersByResource] - base) / (ns[&Mode::LayersByValue] - base)
     );
     Ok(())
 }

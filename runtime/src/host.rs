@@ -543,11 +543,12 @@ impl ChefInstance {
             chef.netdumplings_chef_handlers()
                 .call_handle_batch(store, batch)
         })?;
+        let len = crate::batch::batch_len(batch);
         for p in &out {
-            if p.index as usize >= crate::batch::batch_len(batch) {
+            if p.index as usize >= len {
                 return Err(ChefFault::BadIndex {
                     index: p.index,
-                    len: crate::batch::batch_len(batch),
+                    len,
                 });
             }
             self.check_payload(&p.json)?;
