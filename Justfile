@@ -9,7 +9,7 @@ default:
     @just --list
 
 # Hub + kitchen + default chefs + a printer, end to end.
-demo: build chefs
+demo: build rust-chefs
     scripts/demo.sh
 
 # Build the host binaries (nd-hub, nd-sniff, nd-print, ...).
@@ -26,16 +26,35 @@ lint:
     cargo clippy --workspace --all-targets -- -D warnings
     cd chefs/rust && cargo fmt --all -- --check && cargo clippy --target wasm32-wasip2 --all-targets -- -D warnings
 
-# Every test: lint, unit, integration, interop with the Python peer.
-test: lint peer build chefs
+# Every test: lint, unit, integration, interop with the Python peer, chefs in every language.
+test: lint peer build chefs chef-sdk-tests
     cargo test --workspace
 
+# The non-Rust chef SDKs' own unit tests: C natively under AddressSanitizer and
+# as wasm under node, JavaScript under node, Zig natively. (Every language's
+# chefs against the Rust ones, through the kitchen: runtime/tests/polyglot.rs.)
+chef-sdk-tests: chefs
+    chefs/c/test.sh | tail -1
+    cd chefs/js && npm test --silent >/dev/null
+    ZIG_LOCAL_CACHE_DIR="$CARGO_TARGET_DIR/polyglot/zig-build/zig-cache" .tools/venv/bin/python -m ziglang \
+        test -lc --dep bindings -Mroot=chefs/zig/sdk/sdk.zig \
+        -Mbindings="$CARGO_TARGET_DIR/polyglot/zig-build/bindings/chef_h.zig"
+
 # Benchmarks, each beside its reference (the Python peer, native code); figures in BENCHMARKS.md.
-# `just bench hub|chef|swap|kitchen` runs one.
+# `just bench hub|chef|swap|kitchen|polyglot` runs one.
 bench what="all": peer chefs
     cargo build --release --workspace --bins
     "$CARGO_TARGET_DIR/release/nd-bench" {{what}}
 
-# Build every chef into .wasm; stage the standard ones in target/chefs (nd-sniff's default).
-chefs:
+# Build every chef, in every language, into .wasm (installs the toolchains into .tools/ once).
+chefs: rust-chefs
+    scripts/polyglot-tools.sh
+    for build in chefs/*/build.sh; do echo "chefs: $build"; "$build"; done
+
+# Build the Rust chefs; stage the standard ones in target/chefs (nd-sniff's default).
+rust-chefs:
     scripts/build-chefs.sh
+
+# Scaffold a new chef from chefs/LANG/template (LANG: rust python js c zig; NAME: CamelCase).
+new-chef lang name:
+    scripts/new-chef.sh {{lang}} {{name}}

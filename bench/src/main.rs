@@ -13,6 +13,8 @@
 //!   running, for a cached and a never-compiled chef.
 //! - [`kitchen`]: `nd-sniff` end to end with the three standard chefs vs
 //!   the Python netdumplings chefs (scapy) on the same capture.
+//! - [`polyglot`]: PacketCountChef in every chef language (Rust, C, Zig,
+//!   JavaScript, Python), packets/s and the ratio to Rust.
 //!
 //! Binaries come from the release build (`just bench` builds them); the
 //! Python peer from `.peer/venv` (`just peer`). Nothing here is a test: the
@@ -21,6 +23,7 @@
 mod chef;
 mod hub;
 mod kitchen;
+mod polyglot;
 mod resource;
 mod swap;
 
@@ -50,6 +53,8 @@ enum What {
     Swap,
     /// nd-sniff end to end vs the Python chefs.
     Kitchen,
+    /// PacketCountChef in every chef language.
+    Polyglot,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -67,6 +72,9 @@ fn main() -> anyhow::Result<()> {
     }
     if run(What::Kitchen) {
         kitchen::run()?;
+    }
+    if run(What::Polyglot) {
+        polyglot::run()?;
     }
     Ok(())
 }

@@ -47,10 +47,24 @@ use wasmtime_wasi::{
 use crate::bindings::netdumplings::chef::types::{LogLevel, PacketBatch, PacketPayload};
 use crate::bindings::{Chef, ChefPre};
 
-/// Default memory cap per chef instance.
-pub const DEFAULT_MEMORY_LIMIT: usize = 64 << 20;
-/// Default CPU deadline per call into a chef.
-pub const DEFAULT_CALL_DEADLINE: Duration = Duration::from_millis(100);
+/// Default memory cap per chef instance. A JavaScript chef's engine
+/// (SpiderMonkey in componentize-js) lets garbage reach ~55 MB before it
+/// collects, on top of ~9 MB at start: 64 MiB made healthy JS chefs trap.
+pub const DEFAULT_MEMORY_LIMIT: usize = 128 << 20;
+/// Default CPU deadline per call into a chef. It exists to stop a runaway
+/// chef (a loop), not to pace healthy ones: a batch is up to 256 packets, and
+/// a chef written in an interpreted language (CPython or SpiderMonkey inside
+/// the component) spends up to ~0.3 ms a packet making payloads, ~80 ms a
+/// batch, twice that on a busy machine. 100 ms failed such chefs
+/// intermittently; a looping chef now holds its own worker for 1 s (never the
+/// capture, which has its own thread) before it is restarted.
+pub const DEFAULT_CALL_DEADLINE: Duration = Duration::from_secs(1);
+/// Default deadline for starting a chef (instantiation and `name()`). Much
+/// longer than a call's: components that embed an interpreter (Python,
+/// JavaScript) copy tens of megabytes of initialised memory at start, once,
+/// which takes well over 100 ms on a busy machine. A chef stuck in its start
+/// code is still stopped.
+pub const DEFAULT_START_DEADLINE: Duration = Duration::from_secs(10);
 /// Default cap on one payload's size.
 pub const DEFAULT_MAX_PAYLOAD: usize = 1 << 20;
 /// Chef log lines allowed per second before the rest are counted and dropped.
@@ -67,6 +81,8 @@ pub struct Limits {
     pub memory: usize,
     /// Longest a single call (a batch, an interval, a state hand-over) may run.
     pub call_deadline: Duration,
+    /// Longest starting a chef (instantiation, then `name()`) may take.
+    pub start_deadline: Duration,
     /// Largest payload a chef may return.
     pub max_payload: usize,
     /// Log lines per second a chef may write (the rest are counted).
@@ -78,6 +94,7 @@ impl Default for Limits {
         Limits {
             memory: DEFAULT_MEMORY_LIMIT,
             call_deadline: DEFAULT_CALL_DEADLINE,
+            start_deadline: DEFAULT_START_DEADLINE,
             max_payload: DEFAULT_MAX_PAYLOAD,
             log_lines_per_sec: DEFAULT_LOG_LINES_PER_SEC,
         }
@@ -482,13 +499,8 @@ impl ChefHost {
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);
-        let ticks = self
-            .limits
-            .call_deadline
-            .as_nanos()
-            .div_ceil(EPOCH_TICK.as_nanos())
-            .max(1) as u64;
-        store.set_epoch_deadline(ticks);
+        let ticks = |d: Duration| d.as_nanos().div_ceil(EPOCH_TICK.as_nanos()).max(1) as u64;
+        store.set_epoch_deadline(ticks(self.limits.start_deadline));
         store.epoch_deadline_trap();
         let chef = component.pre.instantiate(&mut store).map_err(|e| {
             anyhow::anyhow!("cannot instantiate {}: {e:#}", component.path.display())
@@ -496,8 +508,8 @@ impl ChefHost {
         let mut instance = ChefInstance {
             store,
             chef,
-            deadline_ticks: ticks,
-            call_deadline: self.limits.call_deadline,
+            deadline_ticks: ticks(self.limits.start_deadline),
+            call_deadline: self.limits.start_deadline,
             max_payload: self.limits.max_payload,
             name: String::new(),
         };
@@ -506,6 +518,9 @@ impl ChefHost {
             .map_err(|e| anyhow::anyhow!("{}: name() {e}", component.path.display()))?;
         instance.store.data_mut().name = name.clone();
         instance.name = name;
+        // Started: every later call gets the (short) call deadline.
+        instance.deadline_ticks = ticks(self.limits.call_deadline);
+        instance.call_deadline = self.limits.call_deadline;
         Ok(instance)
     }
 }

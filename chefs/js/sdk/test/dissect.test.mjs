@@ -1,0 +1,153 @@
+// docs/scapy-layer-names.md's rules: the "Valid DNS" check and layer names.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { chef, Kind } from '../chef.js';
+import { parseDns, dnsMessage, scapyLayerNames } from '../dissect.js';
+import { makeBatch, udpPacket, tcpPacket } from './batch.mjs';
+
+const header = (qd, an = 0, ns = 0, ar = 0, flags = [1, 0]) => [0x12, 0x34, ...flags, 0, qd, 0, an, 0, ns, 0, ar];
+const name = (...labels) => [...labels.flatMap((l) => [l.length, ...Buffer.from(l)]), 0];
+const question = (n, qtype = 1, qclass = 1) => [...n, qtype >> 8, qtype & 0xff, qclass >> 8, qclass & 0xff];
+const record = (n, type = 1, cls = 1, rdata = [1, 2, 3, 4]) => [...n, type >> 8, type & 0xff, cls >> 8, cls & 0xff, 0, 0, 0, 60, rdata.length >> 8, rdata.length & 0xff, ...rdata];
+const dns = (...parts) => Uint8Array.from(parts.flat());
+
+test('valid DNS: header, questions, records', () => {
+    assert.deepEqual(parseDns(dns(header(1), question(name('www', 'example', 'com')))), { firstQuestion: 'www.example.com' });
+    assert.deepEqual(parseDns(dns(header(0))), { firstQuestion: undefined });
+    assert.deepEqual(parseDns(dns(header(1), question([0]))), { firstQuestion: '' }); // the root
+    assert.equal(parseDns(dns(header(0)).subarray(0, 11)), undefined);
+    const q = question(name('a', 'b'));
+    assert.ok(parseDns(dns(header(1, 1), q, record(name('a', 'b')))));
+    // A record's data past the end of the message.
+    assert.equal(parseDns(dns(header(1, 1), q, record(name('a'))).subarray(0, 30)), undefined);
+    // More records announced than present.
+    assert.equal(parseDns(dns(header(1, 2), q, record(name('a')))), undefined);
+});
+
+test('valid DNS: question types and classes', () => {
+    for (const t of [1, 18, 20, 23, 28, 29, 33, 35, 37, 41, 43, 45, 49, 63, 64, 65, 108, 109, 251, 255, 257]) {
+        assert.ok(parseDns(dns(header(1), question(name('a'), t))), `qtype ${t}`);
+    }
+    for (const t of [0, 19, 24, 27, 30, 34, 38, 42, 44, 50, 62, 66, 107, 110, 250, 256, 258, 65535]) {
+        assert.equal(parseDns(dns(header(1), question(name('a'), t))), undefined, `qtype ${t}`);
+    }
+    for (const c of [1, 2, 3, 4, 254, 255, 0x8001, 0x80ff]) assert.ok(parseDns(dns(header(1), question(name('a'), 1, c))), `qclass ${c}`);
+    for (const c of [0, 5, 253, 256]) assert.equal(parseDns(dns(header(1), question(name('a'), 1, c))), undefined, `qclass ${c}`);
+});
+
+test('valid DNS: a record of an unknown class ends the check (but OPT may have any)', () => {
+    const q = question(name('a'));
+    // TSIG-like record, class ANY (255), then garbage: valid (questions only).
+    assert.deepEqual(parseDns(dns(header(1, 0, 0, 2), q, record(name('t'), 250, 255), [0xff, 0xff])), { firstQuestion: 'a' });
+    // OPT (41) with a UDP size in its class field, then a valid record.
+    assert.ok(parseDns(dns(header(1, 0, 0, 2), q, record([0], 41, 4096, []), record(name('b')))));
+    // OPT followed by garbage: the OPT exemption means the check goes on.
+    assert.equal(parseDns(dns(header(1, 0, 0, 2), q, record([0], 41, 4096, []), [0xff])), undefined);
+    // The unknown class is seen after the record's data is checked.
+    assert.equal(parseDns(dns(header(1, 0, 0, 1), q, record(name('t'), 1, 255)).subarray(0, 28)), undefined);
+});
+
+test('valid DNS: names, labels, pointers', () => {
+    const long = 'x'.repeat(63);
+    assert.ok(parseDns(dns(header(1), question(name(long)))));
+    assert.equal(parseDns(dns(header(1), question(name(long + 'y')))), undefined); // label > 63
+    // The sum of 1 + length stays below 255: 64 * 3 + 62 = 254, + 63 = 255.
+    assert.ok(parseDns(dns(header(1), question(name(long, long, long, 'x'.repeat(61))))));
+    assert.equal(parseDns(dns(header(1), question(name(long, long, long, 'x'.repeat(62))))), undefined);
+    // A pointer to the first question's name (offset 12).
+    const q1 = question(name('www', 'example', 'com'));
+    const ptrName = [3, ...Buffer.from('ftp'), 0xc0, 12];
+    assert.deepEqual(parseDns(dns(header(2), q1, question(ptrName))), { firstQuestion: 'www.example.com' });
+    // A forward pointer (into an answer) is refused, as simple-dns does.
+    assert.equal(parseDns(dns(header(1), question([0xc0, 18]), [3, ...Buffer.from('fwd'), 0])), undefined);
+    // The reserved Z flag bit (0x0040) set: simple-dns refuses the header.
+    assert.equal(parseDns(dns(header(1, 0, 0, 0, [1, 0x40]), question(name('a')))), undefined);
+    assert.deepEqual(parseDns(dns(header(1, 0, 0, 0, [1, 0x80]), question(name('a')))), { firstQuestion: 'a' });
+    // A pointer to itself (a loop) is refused.
+    assert.equal(parseDns(dns(header(1), question([0xc0, 12]))), undefined);
+    // A loop through a label: the name grows past 255.
+    assert.equal(parseDns(dns(header(1), question([1, 0x61, 0xc0, 12]))), undefined);
+    // A pointer past the end, a pointer cut in half, a label cut short.
+    assert.equal(parseDns(dns(header(1), question([0xc0, 200]))), undefined);
+    assert.equal(parseDns(dns(header(1), [0xc0])), undefined);
+    assert.equal(parseDns(dns(header(1), [5, 0x61])), undefined);
+    // A label that is not UTF-8: valid DNS, no hostname.
+    assert.deepEqual(parseDns(dns(header(1), question([2, 0xc3, 0x28, 0]))), { firstQuestion: undefined });
+    assert.deepEqual(parseDns(dns(header(1), question([2, 0xc3, 0xa9, 1, 0x61, 0]))), { firstQuestion: 'é.a' });
+});
+
+function names(packet) {
+    const out = [];
+    chef({ name: 'T', packet: (p) => scapyLayerNames(p, (n) => out.push(n)) }).handleBatch(makeBatch([packet]));
+    return out;
+}
+
+const query = [...header(1), ...question(name('a'))];
+
+test('DNS over UDP 53/5353 and TCP 53 (length-prefixed)', () => {
+    assert.deepEqual(names(udpPacket(query, 40000, 53)), ['Ethernet', 'IP', 'UDP', 'DNS']);
+    assert.deepEqual(names(udpPacket(query, 5353, 5353)), ['Ethernet', 'IP', 'UDP', 'DNS']);
+    assert.deepEqual(names(udpPacket([1, 2, 3], 40000, 53)), ['Ethernet', 'IP', 'UDP', 'Raw']);
+    assert.deepEqual(names(udpPacket(query, 40000, 54)), ['Ethernet', 'IP', 'UDP', 'Raw']);
+    const framed = [0, query.length, ...query];
+    assert.deepEqual(names(tcpPacket(framed, 53, 40000)), ['Ethernet', 'IP', 'TCP', 'DNS']);
+    assert.deepEqual(names(tcpPacket([...framed, 7], 53, 40000)), ['Ethernet', 'IP', 'TCP', 'DNS', 'Raw']);
+    assert.deepEqual(names(tcpPacket(framed.slice(0, -1), 53, 40000)), ['Ethernet', 'IP', 'TCP', 'Raw']);
+    // Non-first fragments are Raw; the first fragment is dissected.
+    assert.deepEqual(names(udpPacket(query, 40000, 53, { frag: 8 })), ['Ethernet', 'IP', 'UDP', 'Raw']);
+    assert.deepEqual(names(udpPacket(query, 40000, 53, { frag: 0 })), ['Ethernet', 'IP', 'UDP', 'DNS']);
+    let msg;
+    chef({ name: 'T', packet: (p) => void (msg = dnsMessage(p)) }).handleBatch(makeBatch([tcpPacket([...framed, 7], 53, 1)]));
+    assert.deepEqual([...msg], query);
+});
+
+test('LLMNR, NTP, empty payloads', () => {
+    assert.deepEqual(names(udpPacket([0, 0, 0x80], 5355, 1)), ['Ethernet', 'IP', 'UDP', 'Link Local Multicast Node Resolution - Response']);
+    assert.deepEqual(names(udpPacket([0, 0, 0x7f], 1, 5355)), ['Ethernet', 'IP', 'UDP', 'Link Local Multicast Node Resolution - Query']);
+    assert.deepEqual(names(udpPacket([0], 1, 5355)), ['Ethernet', 'IP', 'UDP', 'Link Local Multicast Node Resolution - Query']);
+    assert.deepEqual(names(udpPacket([1], 123, 1)), ['Ethernet', 'IP', 'UDP', 'NTPHeader']);
+    assert.deepEqual(names(tcpPacket([1], 123, 1)), ['Ethernet', 'IP', 'TCP', 'Raw']);
+    assert.deepEqual(names(udpPacket([], 1, 2)), ['Ethernet', 'IP', 'UDP']);
+});
+
+test('ICMP errors quote a datagram', () => {
+    const icmp = (type, quoted) => ({
+        data: [...new Array(34).fill(0), type, 0, 0, 0, 0, 0, 0, 0, ...quoted],
+        layers: [[Kind.ethernet, 0, 14], [Kind.ipv4, 14, 20], [Kind.icmpv4, 34, 8], [Kind.payload, 42, quoted.length]],
+    });
+    const ip = (proto, extra) => [0x45, 0, 0, 0, 0, 0, 0, 0, 64, proto, ...new Array(10).fill(0), ...new Array(extra).fill(0)];
+    assert.deepEqual(names(icmp(3, ip(17, 8))), ['Ethernet', 'IP', 'ICMP', 'IP in ICMP', 'UDP in ICMP']);
+    assert.deepEqual(names(icmp(11, ip(6, 9))), ['Ethernet', 'IP', 'ICMP', 'IP in ICMP', 'TCP in ICMP', 'Raw']);
+    assert.deepEqual(names(icmp(3, ip(1, 7))), ['Ethernet', 'IP', 'ICMP', 'IP in ICMP']);
+    assert.deepEqual(names(icmp(3, ip(99, 8))), ['Ethernet', 'IP', 'ICMP', 'IP in ICMP']);
+    assert.deepEqual(names(icmp(3, [0x65, ...new Array(19).fill(0)])), ['Ethernet', 'IP', 'ICMP', 'Raw']);
+    assert.deepEqual(names(icmp(3, [0x45, 0])), ['Ethernet', 'IP', 'ICMP', 'Raw']);
+    assert.deepEqual(names(icmp(8, ip(17, 8))), ['Ethernet', 'IP', 'ICMP', 'Raw']);
+});
+
+test('IPv6 extension headers, ICMPv6 and 802.3/STP', () => {
+    const v6 = {
+        data: new Array(70).fill(0),
+        layers: [[Kind.ethernet, 0, 14], [Kind.ipv6, 14, 40], [Kind.ipv6Extension, 54, 8], [Kind.ipv6Extension, 62, 8], [Kind.icmpv6, 70, 0]],
+    };
+    v6.data[14 + 6] = 0; // IPv6 next header: hop-by-hop
+    v6.data[54] = 60; // then destination options
+    v6.data[62] = 6; // then TCP, but an extension header follows: unnamed
+    assert.deepEqual(names(v6), ['Ethernet', 'IPv6', 'IPv6 Extension Header - Hop-by-Hop Options Header',
+        'IPv6 Extension Header - Destination Options Header', 'ICMPv6 Unknown']);
+    v6.layers[4] = [Kind.ipv6Extension, 62, 8];
+    v6.layers.push([Kind.ipv6Fragment, 62, 8], [Kind.icmpv6, 69, 1]);
+    v6.data[69] = 135;
+    assert.deepEqual(names(v6).slice(4), ['IPv6 Extension Header', 'IPv6 Extension Header - Fragmentation header',
+        'ICMPv6 Neighbor Discovery - Neighbor Solicitation']);
+    const stp = (payload) => ({
+        data: [...new Array(12).fill(0), 0, 38, ...payload],
+        layers: [[Kind.ieee8023, 0, 14], [Kind.payload, 14, payload.length]],
+    });
+    assert.deepEqual(names(stp([0x42, 0x42, 3, ...new Array(35).fill(0)])), ['802.3', 'LLC', 'Spanning Tree Protocol']);
+    assert.deepEqual(names(stp([0x42, 0x42, 3, ...new Array(36).fill(0)])), ['802.3', 'LLC', 'Spanning Tree Protocol', 'Raw']);
+    assert.deepEqual(names(stp([0xaa, 0xaa, 3, 0])), ['802.3', 'LLC', 'Raw']);
+    assert.deepEqual(names(stp([0xaa, 0xaa, 3])), ['802.3', 'LLC']);
+    assert.deepEqual(names({ data: [1, 2], layers: [[Kind.linuxSll, 0, 1], [Kind.qinq, 0, 1], [Kind.vlan, 0, 1], [Kind.loopback, 0, 0], [Kind.arp, 0, 1], [Kind.padding, 1, 1], [Kind.payload, 1, 1]] }),
+        ['cooked linux', '802_1AD', '802.1Q', 'Loopback', 'ARP', 'Padding', 'Raw']);
+});

@@ -1,0 +1,31 @@
+"""PacketCountChef: counts every layer of every packet by scapy's name for
+it, as netdumplings' PacketCountChef did. No packet dumplings; the interval
+payload is {"packet_counts": {layer: count}}."""
+
+import json
+from collections import Counter
+
+from netdumplings_chef import Chef, serve
+from scapy_names import layer_names
+
+
+class PacketCountChef(Chef):
+    name = "PacketCountChef"
+
+    def __init__(self):
+        self.packet_counts = Counter()
+
+    def packet(self, packet):
+        self.packet_counts.update(layer_names(packet))
+
+    def interval(self):
+        return {"packet_counts": dict(self.packet_counts)}
+
+    def export_state(self):
+        return json.dumps(self.packet_counts).encode()
+
+    def import_state(self, state):
+        self.packet_counts = Counter(json.loads(state))
+
+
+Handlers = serve(PacketCountChef)
