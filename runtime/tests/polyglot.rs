@@ -300,3 +300,97 @@ fn new_chef_templates_build_and_load_in_every_language() {
         failures.join("\n")
     );
 }
+
+/// The imports of a component's world, as `wasm-tools component wit` prints them.
+fn component_imports(wasm: &Path) -> Vec<String> {
+    let wasm_tools = workspace_dir().join(".tools/venv/bin/wasm-tools");
+    let out = Command::new(&wasm_tools)
+        .args(["component", "wit"])
+        .arg(wasm)
+        .output()
+        .unwrap_or_else(|e| panic!("{}: {e} (run `just chefs`)", wasm_tools.display()));
+    assert!(out.status.success(), "wasm-tools on {}", wasm.display());
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("import "))
+        .map(|l| l.trim_end_matches(';').to_string())
+        .collect()
+}
+
+#[test]
+fn compiled_language_and_js_chefs_import_nothing_but_the_kitchen() {
+    // C, Zig and JavaScript chefs are built to import no WASI at all: the
+    // sandbox has nothing to withhold. Python's CPython imports WASI (files,
+    // sockets, clocks, ...), granted nothing: see the next test.
+    for lang in ["c", "zig", "js"] {
+        for chef in CHEFS {
+            let imports = component_imports(&polyglot_chef(lang, chef));
+            assert!(!imports.is_empty(), "{lang} {chef}: no imports parsed");
+            for i in &imports {
+                assert!(
+                    i.starts_with("netdumplings:chef/"),
+                    "{lang} {chef} imports {i}"
+                );
+            }
+        }
+    }
+    for chef in CHEFS {
+        let imports = component_imports(&polyglot_chef("python", chef));
+        assert!(
+            imports.iter().any(|i| i.starts_with("wasi:filesystem/")),
+            "expected CPython to import WASI: {imports:?}"
+        );
+        for i in &imports {
+            assert!(
+                i.starts_with("netdumplings:chef/") || i.starts_with("wasi:"),
+                "python {chef} imports {i}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_python_chef_gets_no_capabilities() {
+    // Built here from runtime/tests/chefs/python-sandbox with the Python SDK.
+    let root = workspace_dir();
+    let dir = tempfile::tempdir().unwrap();
+    let wasm = dir.path().join("sandbox.wasm");
+    let out = Command::new(root.join(".tools/venv/bin/componentize-py"))
+        .arg("-d")
+        .arg(root.join("wit"))
+        .args(["-w", "chef", "componentize", "-p"])
+        .arg(root.join("runtime/tests/chefs/python-sandbox"))
+        .arg("-p")
+        .arg(root.join("chefs/python/sdk"))
+        .args(["app", "-o"])
+        .arg(&wasm)
+        .output()
+        .expect("componentize-py (run `just chefs`)");
+    assert!(
+        out.status.success(),
+        "componentize-py: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let texts = payload_texts(&wasm, &pcaps().join("dns_udp.pcap")).expect("runs");
+    let (_, last) = texts.last().expect("an interval payload");
+    let p: serde_json::Value = serde_json::from_str(last).unwrap();
+    for attempt in [
+        "read_file",
+        "read_dir",
+        "write_file",
+        "tcp_connect",
+        "udp_bind",
+        "dns",
+    ] {
+        assert!(
+            p[attempt]["err"].is_string(),
+            "{attempt} must fail inside the sandbox: {p}"
+        );
+    }
+    assert_eq!(p["env"], 0, "no environment variables: {p}");
+    assert_eq!(
+        p["wall_clock"], 0,
+        "the wall clock is frozen at the epoch: {p}"
+    );
+    assert!(!Path::new("/tmp/nd-sandbox-escape").exists());
+}

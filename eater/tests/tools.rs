@@ -1,0 +1,317 @@
+//! The terminal eaters (`nd-print`, `nd-hubstatus`, `nd-hubdetails`)
+//! against a real `nd-hub` fed by a real kitchen (`nd-sniff --read`), all
+//! subprocesses on loopback; and the Python netdumplings `nd-print` beside
+//! ours on the same hub, printing the same text.
+//!
+//! Needs `just build` (the hub and the kitchen binaries of the other crates)
+//! and `just chefs`, `just peer`; `just test` does all three first.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use nd_testkit::{free_port, peer_venv, shared_dir, target_dir, wait_for_port, Child};
+
+const WAIT: Duration = Duration::from_secs(60);
+
+/// (chef, kitchen, driver, payload) of a dumpling.
+type Key = (String, String, String, serde_json::Value);
+
+fn bin(name: &str) -> PathBuf {
+    let p = target_dir().join("debug").join(name);
+    assert!(p.exists(), "{} missing: run `just build`", p.display());
+    p
+}
+
+fn pcap(name: &str) -> PathBuf {
+    shared_dir().join("pcaps").join(name)
+}
+
+/// Our eater binary `name` with `args`, pointed at the hub's out port.
+fn eater(name: &str, out_port: u16, args: &[&str]) -> Command {
+    let exe = match name {
+        "nd-print" => env!("CARGO_BIN_EXE_nd-print"),
+        "nd-hubstatus" => env!("CARGO_BIN_EXE_nd-hubstatus"),
+        "nd-hubdetails" => env!("CARGO_BIN_EXE_nd-hubdetails"),
+        other => panic!("no eater {other}"),
+    };
+    let mut c = Command::new(exe);
+    c.args(["-h", &format!("127.0.0.1:{out_port}")]).args(args);
+    c
+}
+
+/// Replays `file` through the standard chefs as kitchen `name`, either to
+/// the hub or (`hub: None`) printing dumplings as JSON lines; returns stdout.
+fn kitchen(name: &str, file: &str, hub: Option<u16>) -> String {
+    let mut c = Command::new(bin("nd-sniff"));
+    c.args(["-n", name, "--read"])
+        .arg(pcap(file))
+        .arg("--chef-dir")
+        .arg(target_dir().join("chefs"))
+        .arg("--cache-dir")
+        .arg(target_dir().join("chef-cache"));
+    match hub {
+        Some(port) => c.args(["-h", &format!("127.0.0.1:{port}")]),
+        None => c.arg("--print"),
+    };
+    let out = c.output().expect("run nd-sniff");
+    assert!(
+        out.status.success(),
+        "nd-sniff: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// The key of each JSON dumpling line, in order.
+fn keys<S: AsRef<str>>(lines: &[S]) -> Vec<Key> {
+    lines
+        .iter()
+        .map(|l| l.as_ref())
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let d: serde_json::Value =
+                serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l}: {e}"));
+            let m = &d["metadata"];
+            (
+                m["chef"].as_str().unwrap_or("").to_string(),
+                m["kitchen"].as_str().unwrap_or("").to_string(),
+                m["driver"].as_str().unwrap_or("").to_string(),
+                d["payload"].clone(),
+            )
+        })
+        .collect()
+}
+
+fn sorted(mut v: Vec<Key>) -> Vec<Key> {
+    v.sort_by_key(|k| format!("{k:?}"));
+    v
+}
+
+struct Hub {
+    _child: Child,
+    in_port: u16,
+    out_port: u16,
+}
+
+fn hub() -> Hub {
+    let (in_port, out_port) = (free_port(), free_port());
+    let mut c = Command::new(bin("nd-hub"));
+    c.args(["-a", "127.0.0.1"])
+        .args(["-i", &in_port.to_string(), "-o", &out_port.to_string()])
+        .args(["-f", "0.2"]);
+    let child = Child::spawn("nd-hub", c);
+    wait_for_port(in_port, WAIT);
+    wait_for_port(out_port, WAIT);
+    Hub {
+        _child: child,
+        in_port,
+        out_port,
+    }
+}
+
+/// Waits until the hub's status dumpling counts `n` eaters (besides the
+/// nd-hubdetails asking), so nothing is sent before they listen.
+fn wait_for_eaters(hub: &Hub, n: u64) {
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let out = eater(
+            "nd-hubdetails",
+            hub.out_port,
+            &["--json", "--timeout", "30"],
+        )
+        .output()
+        .unwrap();
+        assert!(out.status.success(), "nd-hubdetails: {out:?}");
+        let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        if status["dumpling_eater_count"].as_u64() == Some(n + 1) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "eaters never registered: {status}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn nd_print_filters_and_json_match_the_kitchen() {
+    let hub = hub();
+    // The oracle: what the same kitchens make, printed without a hub.
+    let arp_alone = keys(
+        &kitchen("k-arp", "arp-who-has.pcap", None)
+            .lines()
+            .collect::<Vec<_>>(),
+    );
+    let dns_alone = keys(
+        &kitchen("k-dns", "dns_udp.pcap", None)
+            .lines()
+            .collect::<Vec<_>>(),
+    );
+    let everything: Vec<Key> = arp_alone.iter().chain(&dns_alone).cloned().collect();
+    let arp_packets: Vec<Key> = everything
+        .iter()
+        .filter(|k| k.0 == "ARPChef" && k.2 == "packet")
+        .cloned()
+        .collect();
+    assert!(arp_packets.len() >= 2 && dns_alone.len() >= 3);
+
+    let count = everything.len().to_string();
+    let chefs = [
+        "-c",
+        "ARPChef",
+        "-c",
+        "DNSLookupChef",
+        "-c",
+        "PacketCountChef",
+    ];
+    let mut all_args = vec!["--json", "--count", count.as_str()];
+    all_args.extend(chefs);
+    let mut all = Child::spawn(
+        "nd-print --json",
+        eater("nd-print", hub.out_port, &all_args),
+    );
+    let arp_only = Child::spawn(
+        "nd-print -c ARPChef --no-interval-dumplings",
+        eater(
+            "nd-print",
+            hub.out_port,
+            &["--json", "-c", "ARPChef", "--no-interval-dumplings"],
+        ),
+    );
+    let dns_kitchen = Child::spawn(
+        "nd-print -k k-dns",
+        eater("nd-print", hub.out_port, &["--json", "-k", "k-dns"]),
+    );
+    wait_for_eaters(&hub, 3);
+    kitchen("k-arp", "arp-who-has.pcap", Some(hub.in_port));
+    kitchen("k-dns", "dns_udp.pcap", Some(hub.in_port));
+
+    // --count N: exits 0 by itself after N dumplings, which are all of them.
+    let status = all.wait_exit(WAIT);
+    assert!(status.success(), "nd-print --count: {status}");
+    assert_eq!(
+        sorted(keys(&all.stdout())),
+        sorted(everything.clone()),
+        "nd-print --json printed what the kitchens made"
+    );
+
+    let got = arp_only.wait_for_stdout_count(WAIT, arp_packets.len(), |l| l.starts_with('{'));
+    assert_eq!(
+        keys(&got),
+        arp_packets,
+        "-c ARPChef --no-interval-dumplings"
+    );
+    let got = dns_kitchen.wait_for_stdout_count(WAIT, dns_alone.len(), |l| l.contains("k-dns"));
+    assert_eq!(
+        sorted(keys(&got)),
+        sorted(dns_alone),
+        "-k k-dns: only that kitchen's dumplings"
+    );
+    // Nothing from the other kitchen slipped through (the hub's own status
+    // dumplings have no kitchen, so -k filters them out too).
+    assert!(dns_kitchen.stdout().iter().all(|l| l.contains("\"k-dns\"")));
+}
+
+#[test]
+fn our_nd_print_prints_what_the_python_nd_print_prints() {
+    let hub = hub();
+    let args = ["--no-color", "-c", "ARPChef", "-c", "DNSLookupChef"];
+    let ours = Child::spawn("nd-print", eater("nd-print", hub.out_port, &args));
+    let mut py = Command::new(peer_venv().join("bin").join("nd-print"));
+    py.args(["-h", &format!("127.0.0.1:{}", hub.out_port)])
+        .args(args);
+    let theirs = Child::spawn("nd-print(py)", py);
+    // How many dumplings of those two chefs the kitchens make (the oracle).
+    let expected = [("k-arp", "arp-who-has.pcap"), ("k-dns", "dns_udp.pcap")]
+        .iter()
+        .flat_map(|(k, f)| keys(&kitchen(k, f, None).lines().collect::<Vec<_>>()))
+        .filter(|k| k.0 == "ARPChef" || k.0 == "DNSLookupChef")
+        .count();
+    assert!(expected >= 5, "{expected}");
+    wait_for_eaters(&hub, 2);
+    kitchen("k-arp", "arp-who-has.pcap", Some(hub.in_port));
+    kitchen("k-dns", "dns_udp.pcap", Some(hub.in_port));
+    let text = |c: &Child| {
+        c.wait_for_stdout_count(WAIT, expected, |l| l.contains(" from k-"));
+        // Then the last payload's lines: the print is complete when quiet.
+        let mut before = 0;
+        loop {
+            std::thread::sleep(Duration::from_millis(300));
+            let n = c.stdout().len();
+            if n == before {
+                break;
+            }
+            before = n;
+        }
+        let out = c.stdout();
+        let start = out.iter().position(|l| l.contains(" from k-")).unwrap();
+        out[start..].join("\n").trim_end().to_string()
+    };
+    let (ours, theirs) = (text(&ours), text(&theirs));
+    assert_eq!(ours, theirs, "the same text from both nd-prints");
+    assert!(
+        ours.contains("\"notes\": \"source device is new\""),
+        "{ours}"
+    );
+}
+
+#[test]
+fn nd_hubstatus_and_nd_hubdetails_report_the_hub() {
+    let hub = hub();
+    let made = kitchen("k-arp", "arp-who-has.pcap", None).lines().count();
+    assert!(made >= 3, "{made}");
+    let _listener = Child::spawn("nd-print", eater("nd-print", hub.out_port, &["--json"]));
+    wait_for_eaters(&hub, 1);
+    kitchen("k-arp", "arp-who-has.pcap", Some(hub.in_port));
+    // Let a status period pass so the kitchen's departure is counted.
+    std::thread::sleep(Duration::from_millis(500));
+
+    let out = eater(
+        "nd-hubstatus",
+        hub.out_port,
+        &["--no-color", "--lines", "--count", "2"],
+    )
+    .output()
+    .unwrap();
+    assert!(out.status.success(), "nd-hubstatus: {out:?}");
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.starts_with("nd-hub status from ws://127.0.0.1:"),
+        "{text}"
+    );
+    let lines: Vec<&str> = text.lines().filter(|l| l.contains("uptime: ")).collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    // Everything the kitchen made came in. The kitchen has gone; the
+    // printer and nd-hubstatus itself are the eaters.
+    assert!(
+        lines[1].contains(&format!("dumplings in: {made}  out: ")),
+        "{made} in? {text}"
+    );
+    assert!(lines[1].contains("kitchens: 0  eaters: 2 "), "{text}");
+    assert!(!text.contains('\x1b'), "no colour when asked: {text:?}");
+
+    let out = eater("nd-hubdetails", hub.out_port, &["--no-color"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "nd-hubdetails: {out:?}");
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.starts_with("Connected to nd-hub at ws://127.0.0.1:"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Waiting for a SystemStatus dumpling..."),
+        "{text}"
+    );
+    // netdumplings' pretty print: sorted keys, 4 spaces.
+    assert!(
+        text.contains("\n    \"dumpling_eater_count\": 2,\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("\n    \"total_dumplings_in\": {made},\n")),
+        "{text}"
+    );
+}
