@@ -27,8 +27,12 @@ lint:
     cd chefs/rust && cargo fmt --all -- --check && cargo clippy --target wasm32-wasip2 --all-targets -- -D warnings
 
 # Every test: lint, unit, integration, interop with the Python peer, chefs in every language.
-test: lint peer build chefs chef-sdk-tests
+test: lint peer build chefs chef-sdk-tests browser
     cargo test --workspace
+
+# playwright-core for the dashboard's browser test (Chromium itself is Debian's: .ci/run).
+browser:
+    cd tests/browser && if [ ! -d node_modules/playwright-core ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then npm ci --no-audit --no-fund --loglevel=error; fi
 
 # The non-Rust chef SDKs' own unit tests: C natively under AddressSanitizer and
 # as wasm under node, JavaScript under node, Zig natively. (Every language's

@@ -22,7 +22,15 @@ pub fn iso_local(t: f64) -> String {
         return t.to_string();
     }
     let secs = t.floor();
-    let micros = ((t - secs) * 1e6).round() as u32;
+    // CPython's _PyTime_DoubleToDenominator: the fraction times 1e6, rounded
+    // half to even (`f64::round` rounds half away from zero, which printed
+    // .089437 where Python printed .089436).
+    let x = (t - secs) * 1e6;
+    let mut rounded = x.round();
+    if (x - rounded).abs() == 0.5 {
+        rounded = 2.0 * (x / 2.0).round();
+    }
+    let micros = rounded as u32;
     let (secs, micros) = if micros >= 1_000_000 {
         (secs as i64 + 1, 0)
     } else {
@@ -215,5 +223,8 @@ mod tests {
     fn isoformat_omits_zero_microseconds() {
         assert!(!iso_local(1_700_000_000.0).contains('.'));
         assert!(iso_local(1_700_000_000.25).ends_with(".250000"));
+        // 2^-7 s = 7812.5 us exactly: Python rounds half to even.
+        assert!(iso_local(1_700_000_000.0078125).ends_with(".007812"));
+        assert!(iso_local(1_700_000_000.0234375).ends_with(".023438"));
     }
 }

@@ -12,6 +12,8 @@
 //!   learn the real ports) and [`BoundHub::run`], which serves until a
 //!   shutdown future resolves, then closes every socket with a close frame.
 //! - `queue`: the bounded per-eater queue and its overflow policy.
+//! - [`web`]: the dashboard page (`--web PORT`), static files embedded from
+//!   `hub/web/`; the page is an eater of the out port like any other.
 //! - `kitchen` / `eater` (private functions below): one task per connection.
 //!
 //! # Invariants
@@ -42,6 +44,7 @@ use tokio_tungstenite::WebSocketStream;
 use tracing::{debug, error, info, warn};
 
 mod queue;
+pub mod web;
 
 use queue::EaterQueue;
 pub use queue::{Overflow, SlowEaterPolicy};
@@ -83,6 +86,9 @@ pub struct Config {
     pub eater_queue_bytes: usize,
     /// What happens when an eater's queue is full.
     pub slow_eater: SlowEaterPolicy,
+    /// Port for the dashboard page (`--web`), on the same address; none
+    /// serves no page.
+    pub web_port: Option<u16>,
 }
 
 impl Default for Config {
@@ -97,6 +103,7 @@ impl Default for Config {
             eater_queue: DEFAULT_EATER_QUEUE,
             eater_queue_bytes: DEFAULT_EATER_QUEUE_BYTES,
             slow_eater: SlowEaterPolicy::DropOldest,
+            web_port: None,
         }
     }
 }
@@ -207,6 +214,8 @@ pub struct BoundHub {
     state: Arc<State>,
     in_listeners: Vec<TcpListener>,
     out_listeners: Vec<TcpListener>,
+    /// The dashboard's HTTP listeners (empty without `Config::web_port`).
+    web_listeners: Vec<TcpListener>,
 }
 
 /// Binds the in and out ports on every address `config.address` resolves to.
@@ -220,6 +229,10 @@ pub async fn bind(config: Config) -> anyhow::Result<BoundHub> {
     // With port 0 each address gets its own port; that is fine for tests,
     // which bind a single address.
     out_listeners.sort_by_key(|l| l.local_addr().map(|a| a.is_ipv6()).unwrap_or(true));
+    let web_listeners = match config.web_port {
+        Some(port) => bind_all(&config.address, port).await?,
+        None => Vec::new(),
+    };
     let state = Arc::new(State {
         config,
         started: Instant::now(),
@@ -235,6 +248,7 @@ pub async fn bind(config: Config) -> anyhow::Result<BoundHub> {
         state,
         in_listeners,
         out_listeners,
+        web_listeners,
     })
 }
 
@@ -283,6 +297,14 @@ impl BoundHub {
             .collect()
     }
 
+    /// Addresses the dashboard page is served on (none without `web_port`).
+    pub fn web_addrs(&self) -> Vec<SocketAddr> {
+        self.web_listeners
+            .iter()
+            .filter_map(|l| l.local_addr().ok())
+            .collect()
+    }
+
     /// Serves until `shutdown` resolves, then sends every peer a close frame
     /// (1001 "going away"), waits up to [`SHUTDOWN_GRACE`] for them to answer,
     /// and returns.
@@ -290,6 +312,8 @@ impl BoundHub {
         let (stop_tx, stop_rx) = watch::channel(false);
         let state = self.state.clone();
         let mut tasks = JoinSet::new();
+        // The page's WebSocket goes to the out port (the bound one, if 0 was asked).
+        let out_port = self.out_addrs().first().map_or(0, |a| a.port());
         for l in self.in_listeners {
             info!("dumplings in: ws://{}", l.local_addr()?);
             tasks.spawn(accept_loop(
@@ -298,6 +322,9 @@ impl BoundHub {
                 stop_rx.clone(),
                 Role::Kitchen,
             ));
+        }
+        for l in self.web_listeners {
+            tasks.spawn(web::serve(l, out_port, stop_rx.clone()));
         }
         for l in self.out_listeners {
             info!("dumplings out: ws://{}", l.local_addr()?);
@@ -660,7 +687,7 @@ async fn status_loop(state: Arc<State>, mut stop: watch::Receiver<bool>) {
 }
 
 /// Resolves once shutdown was requested (or the hub is gone).
-async fn stopped(stop: &mut watch::Receiver<bool>) {
+pub(crate) async fn stopped(stop: &mut watch::Receiver<bool>) {
     // The guard `wait_for` returns is not Send; drop it here, not in select!.
     let _ = stop.wait_for(|s| *s).await.map(|_| ());
 }

@@ -48,6 +48,9 @@ struct Args {
     /// What to do with an eater whose queue is full.
     #[arg(long, value_enum, default_value_t = SlowEater::DropOldest)]
     slow_eater: SlowEater,
+    /// Serve the live dashboard (a web page, itself an eater of this hub) on this port.
+    #[arg(long, value_name = "PORT")]
+    web: Option<u16>,
     /// Print help (netdumplings' tools use --help only; -h is not help).
     #[arg(long, action = ArgAction::Help)]
     help: Option<bool>,
@@ -130,6 +133,7 @@ fn build_config(args: &Args) -> Result<nd_hub::Config, String> {
             SlowEater::DropOldest => nd_hub::SlowEaterPolicy::DropOldest,
             SlowEater::Disconnect => nd_hub::SlowEaterPolicy::Disconnect,
         },
+        web_port: args.web,
     })
 }
 
