@@ -28,3 +28,22 @@ pub async fn interrupted() {
         }
     }
 }
+
+/// Sets up logging, then runs a tool's async `main` on a single-threaded
+/// runtime (an eater is one connection: no need for more).
+pub fn run<F>(tool: &str, main: F) -> std::process::ExitCode
+where
+    F: std::future::Future<Output = std::process::ExitCode>,
+{
+    init_logging();
+    match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt.block_on(main),
+        Err(e) => {
+            eprintln!("{tool}: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,6 +1,6 @@
-//! Chefs in every language: each language's PacketCountChef and ARPChef,
-//! run through the real kitchen on every shared capture, print payloads
-//! byte-identical to the Rust chefs'; and each language's `new-chef`
+//! Chefs in every language: each language's PacketCountChef and ARPChef
+//! (and the JS and C DNSLookupChef), run through the real kitchen on every
+//! shared capture, print payloads byte-identical to the Rust chefs'; and each language's `new-chef`
 //! template builds and loads on the first try.
 //!
 //! Needs `just chefs` (which builds every language's chefs into
@@ -21,6 +21,19 @@ const LANGUAGES: [&str; 4] = ["python", "js", "c", "zig"];
 
 /// The chefs every language implements (file names in `target/polyglot/<lang>/`).
 const CHEFS: [&str; 2] = ["packet_count", "arp"];
+
+/// Chefs only some languages implement: (language, chef).
+const EXTRA: [(&str, &str); 2] = [("js", "dns_lookup"), ("c", "dns_lookup")];
+
+/// Every (language, chef) held to its Rust twin.
+fn implementations() -> Vec<(&'static str, &'static str)> {
+    let mut v: Vec<_> = CHEFS
+        .iter()
+        .flat_map(|chef| LANGUAGES.iter().map(move |lang| (*lang, *chef)))
+        .collect();
+    v.extend(EXTRA);
+    v
+}
 
 /// Parallel nd-sniff runs (the machine has 2 cores; runs are short).
 const WORKERS: usize = 2;
@@ -123,20 +136,24 @@ fn every_language_matches_the_rust_chefs_byte_for_byte() {
     // below all hit the kitchen's compile cache (the Python and JavaScript
     // components take seconds to compile).
     let first = &captures[0];
-    for chef in CHEFS {
+    let pairs = implementations();
+    let mut chefs: Vec<&str> = pairs.iter().map(|(_, chef)| *chef).collect();
+    chefs.sort();
+    chefs.dedup();
+    for chef in &chefs {
         payload_texts(&reference(chef), first).expect("the Rust reference chef runs");
-        for lang in LANGUAGES {
-            let _ = payload_texts(&polyglot_chef(lang, chef), first);
-        }
+    }
+    for (lang, chef) in &pairs {
+        let _ = payload_texts(&polyglot_chef(lang, chef), first);
     }
 
     let mut jobs = Vec::new();
-    for chef in CHEFS {
-        for pcap in &captures {
-            jobs.push(("rust", chef, pcap.clone()));
-            for lang in LANGUAGES {
-                jobs.push((lang, chef, pcap.clone()));
-            }
+    for pcap in &captures {
+        for chef in &chefs {
+            jobs.push(("rust", *chef, pcap.clone()));
+        }
+        for (lang, chef) in &pairs {
+            jobs.push((*lang, *chef, pcap.clone()));
         }
     }
     let results = Mutex::new(BTreeMap::new());
@@ -153,14 +170,15 @@ fn every_language_matches_the_rust_chefs_byte_for_byte() {
 
     let mut failures = Vec::new();
     let mut compared = 0;
-    for chef in CHEFS {
+    for chef in chefs {
         let mut non_empty = 0;
         for pcap in &captures {
             let want = results[&("rust", chef, pcap.clone())]
                 .as_ref()
                 .unwrap_or_else(|e| panic!("Rust {chef} on {}: {e}", pcap.display()));
             non_empty += usize::from(!want.is_empty());
-            for lang in LANGUAGES {
+            let langs = pairs.iter().filter(|(_, c)| *c == chef).map(|(l, _)| *l);
+            for lang in langs {
                 compared += 1;
                 let name = pcap.file_name().unwrap().to_string_lossy();
                 match &results[&(lang, chef, pcap.clone())] {
@@ -183,7 +201,8 @@ fn every_language_matches_the_rust_chefs_byte_for_byte() {
             }
         }
         // The comparison means something only if the chefs said something:
-        // PacketCountChef reports on every capture, ARPChef where there is ARP.
+        // PacketCountChef and DNSLookupChef report on every capture (at the
+        // final interval), ARPChef where there is ARP.
         let expected = if chef == "arp" { 5 } else { captures.len() };
         assert!(
             non_empty >= expected,

@@ -61,17 +61,7 @@ struct Args {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    nd_eater::cli::init_logging();
-    match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt.block_on(run(args)),
-        Err(e) => {
-            eprintln!("nd-hubstatus: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    nd_eater::cli::run("nd-hubstatus", run(args))
 }
 
 /// The status line for one SystemStatusChef payload.

@@ -80,18 +80,7 @@ struct Args {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    nd_eater::cli::init_logging();
-    let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("nd-print: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    rt.block_on(run(args))
+    nd_eater::cli::run("nd-print", run(args))
 }
 
 async fn run(args: Args) -> ExitCode {
