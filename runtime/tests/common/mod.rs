@@ -116,3 +116,29 @@ pub fn replay(pcap: &Path, chef_dir: &Path, extra: &[&str]) -> Replay {
         stderr,
     }
 }
+
+/// Asserts what a sandbox probe chef (`test-chefs/sandbox`, or its Python
+/// twin in `tests/chefs/python-sandbox`) reported in its interval payload:
+/// every escape attempt failed, no environment, the clock frozen.
+pub fn assert_sandbox_denied(p: &serde_json::Value) {
+    for attempt in [
+        "read_file",
+        "read_dir",
+        "write_file",
+        "tcp_connect",
+        "udp_bind",
+        "dns",
+    ] {
+        assert!(
+            p[attempt]["err"].is_string(),
+            "{attempt} must fail inside the sandbox: {p}"
+        );
+        assert!(p[attempt].get("ok").is_none(), "{attempt} got data: {p}");
+    }
+    assert_eq!(p["env"], 0, "no environment variables: {p}");
+    assert_eq!(
+        p["wall_clock"], 0,
+        "the wall clock is frozen at the epoch: {p}"
+    );
+    assert!(!Path::new("/tmp/nd-sandbox-escape").exists());
+}
