@@ -11,7 +11,9 @@
 //! Our hub runs with `--eater-queue` raised to the run's size: the default
 //! (10,000) bounds memory against a *stalled* eater, and a 100k burst into
 //! 10 eaters on 2 cores would otherwise drop the oldest dumplings by design,
-//! which is not what this benchmark measures. BENCHMARKS.md says so.
+//! which is not what this benchmark measures. BENCHMARKS.md says so. For the
+//! same reason its per-kitchen rate limit is off (`--kitchen-rate 0`): the
+//! benchmark's one kitchen sends faster than the default limit by design.
 
 use std::net::SocketAddr;
 use std::process::Command;
@@ -68,6 +70,7 @@ pub fn run() -> anyhow::Result<()> {
             cmd.args(["-a", "127.0.0.1", "-f", "3600"])
                 .args(["-i", &inp.to_string(), "-o", &out.to_string()])
                 .args(["--eater-queue", &DUMPLINGS.to_string()])
+                .args(["--kitchen-rate", "0"])
                 .env("ND_LOG", "warn");
             let _hub = Child::spawn("nd-hub", cmd);
             wait_for_port(out, Duration::from_secs(10));

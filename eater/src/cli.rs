@@ -47,3 +47,25 @@ where
         }
     }
 }
+
+/// How to reach a hub that speaks TLS or requires tokens; flattened into
+/// every eater tool's flags.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct HubAccess {
+    /// CA certificates (PEM) to trust for a wss:// hub, instead of the system's.
+    #[arg(long, value_name = "FILE")]
+    pub ca_file: Option<std::path::PathBuf>,
+    /// File holding the token for a hub that requires eater tokens (its first
+    /// line). Default: the ND_HUB_TOKEN environment variable, if set.
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<std::path::PathBuf>,
+}
+
+impl HubAccess {
+    /// `config` with the CA file and the token (read now) set.
+    pub fn apply(&self, config: crate::EaterConfig) -> Result<crate::EaterConfig, String> {
+        let token = nd_client::token_from(self.token_file.as_deref())
+            .map_err(|e| format!("cannot read the token: {e}"))?;
+        Ok(config.ca_file(self.ca_file.clone()).token(token))
+    }
+}

@@ -6,7 +6,8 @@
 //! - [`EaterConfig`]: hub address, eater name, filters, reconnect policy.
 //! - [`Eater`]: a connection to the hub's out port; [`Eater::next`] yields
 //!   [`Dumpling`]s that pass the filters, reconnecting with backoff if asked.
-//! - [`hub_url`]: turns netdumplings' `HOST:PORT` into a WebSocket URL.
+//! - [`hub_url`]: turns netdumplings' `HOST:PORT` into a WebSocket URL
+//!   (from `nd-client`, which also does `wss://`, CA files and tokens).
 //!
 //! # Example
 //!
@@ -27,34 +28,29 @@ use std::time::Duration;
 pub mod cli;
 pub mod pretty;
 
+use std::path::PathBuf;
+
 use futures_util::{SinkExt, StreamExt};
+pub use nd_client::{hub_url, HubEndpoint};
 pub use nd_protocol::{CloseCode, Driver, Dumpling, Metadata};
-use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode as WsCloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 /// First wait before reconnecting; doubled after each failure.
 pub const RECONNECT_MIN: Duration = Duration::from_millis(100);
 /// Longest wait between two reconnect attempts.
 pub const RECONNECT_MAX: Duration = Duration::from_secs(5);
 
-/// Turns `HOST:PORT` (netdumplings' `--hub` form) into `ws://HOST:PORT`;
-/// `ws://` and `wss://` URLs pass through unchanged.
-pub fn hub_url(hub: &str) -> String {
-    if hub.starts_with("ws://") || hub.starts_with("wss://") {
-        hub.to_string()
-    } else {
-        format!("ws://{hub}")
-    }
-}
-
 /// How to connect and what to keep.
 #[derive(Debug, Clone)]
 pub struct EaterConfig {
-    /// `HOST:PORT` or a `ws://` URL of the hub's out port.
+    /// `HOST:PORT` or a `ws://`/`wss://` URL of the hub's out port.
     pub hub: String,
+    /// CA certificates (PEM) to trust for `wss://` instead of the system's.
+    pub ca_file: Option<PathBuf>,
+    /// Token for a hub that requires eater tokens (sent as a bearer token).
+    pub token: Option<String>,
     /// The name announced in the hello (shown in the hub's status).
     pub name: String,
     /// Keep only dumplings from these chefs (empty: all chefs).
@@ -71,6 +67,8 @@ impl EaterConfig {
     pub fn new(hub: impl Into<String>, name: impl Into<String>) -> Self {
         EaterConfig {
             hub: hub.into(),
+            ca_file: None,
+            token: None,
             name: name.into(),
             chefs: Vec::new(),
             kitchens: Vec::new(),
@@ -87,6 +85,18 @@ impl EaterConfig {
     /// Adds a kitchen to the kitchen filter.
     pub fn kitchen(mut self, kitchen: impl Into<String>) -> Self {
         self.kitchens.push(kitchen.into());
+        self
+    }
+
+    /// Trusts the CA certificates in `path` (PEM) for `wss://`.
+    pub fn ca_file(mut self, path: Option<PathBuf>) -> Self {
+        self.ca_file = path;
+        self
+    }
+
+    /// Presents `token` to the hub.
+    pub fn token(mut self, token: Option<String>) -> Self {
+        self.token = token;
         self
     }
 
@@ -112,10 +122,10 @@ pub enum EaterError {
     /// Could not reach the hub or complete the WebSocket handshake.
     #[error("cannot connect to nd-hub at {url}: {source}")]
     Connect {
-        /// The URL tried.
+        /// The URL tried (a token in it hidden).
         url: String,
         /// What went wrong.
-        source: tokio_tungstenite::tungstenite::Error,
+        source: nd_client::ConnectError,
     },
     /// The connection broke.
     #[error("lost connection to nd-hub: {0}")]
@@ -125,34 +135,41 @@ pub enum EaterError {
     Invalid(#[from] nd_protocol::InvalidDumpling),
 }
 
-type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+type Ws = nd_client::HubStream;
 
 /// A connected dumpling eater.
 pub struct Eater {
     config: EaterConfig,
-    url: String,
+    endpoint: HubEndpoint,
     /// `None` between a lost connection and the next reconnect.
     ws: Option<Ws>,
     /// Why the hub closed the connection, once it has.
     closed: Option<String>,
+    /// The hub refused our token (4103): reconnecting would not help.
+    refused: bool,
 }
 
 impl Eater {
     /// Connects to the hub and sends the eater hello.
     pub async fn connect(config: EaterConfig) -> Result<Eater, EaterError> {
-        let url = hub_url(&config.hub);
-        let ws = open(&url, &config.name).await?;
+        let endpoint = HubEndpoint {
+            url: hub_url(&config.hub),
+            ca_file: config.ca_file.clone(),
+            token: config.token.clone(),
+        };
+        let ws = open(&endpoint, &config.name).await?;
         Ok(Eater {
             config,
-            url,
+            endpoint,
             ws: Some(ws),
             closed: None,
+            refused: false,
         })
     }
 
-    /// The URL of the hub.
-    pub fn url(&self) -> &str {
-        &self.url
+    /// The URL of the hub (a `?token=` in it hidden).
+    pub fn url(&self) -> String {
+        self.endpoint.display_url()
     }
 
     /// Why the hub closed the connection (after [`Eater::next`] returned `None`).
@@ -169,13 +186,13 @@ impl Eater {
         let mut backoff = RECONNECT_MIN;
         loop {
             let Some(ws) = self.ws.as_mut() else {
-                if !self.config.reconnect {
+                if !self.config.reconnect || self.refused {
                     return None;
                 }
                 tokio::time::sleep(backoff).await;
-                match open(&self.url, &self.config.name).await {
+                match open(&self.endpoint, &self.config.name).await {
                     Ok(ws) => {
-                        tracing::info!("reconnected to nd-hub at {}", self.url);
+                        tracing::info!("reconnected to nd-hub at {}", self.url());
                         self.ws = Some(ws);
                         self.closed = None;
                         backoff = RECONNECT_MIN;
@@ -198,6 +215,9 @@ impl Eater {
                     }
                 },
                 Some(Ok(Message::Close(frame))) => {
+                    self.refused = frame
+                        .as_ref()
+                        .is_some_and(|f| u16::from(f.code) == CloseCode::Unauthorized.code());
                     self.closed = Some(match frame {
                         Some(f) => format!("{} {}", u16::from(f.code), f.reason),
                         None => "closed without a reason".to_string(),
@@ -232,7 +252,7 @@ impl Eater {
         if self.ws.take().is_some() {
             tracing::warn!(
                 "lost connection to nd-hub at {}: {}",
-                self.url,
+                self.url(),
                 self.closed.as_deref().unwrap_or("")
             );
         }
@@ -255,19 +275,15 @@ impl Eater {
     }
 }
 
-async fn open(url: &str, name: &str) -> Result<Ws, EaterError> {
-    let (mut ws, _) = tokio_tungstenite::connect_async(url)
-        .await
-        .map_err(|source| EaterError::Connect {
-            url: url.to_string(),
-            source,
-        })?;
+async fn open(endpoint: &HubEndpoint, name: &str) -> Result<Ws, EaterError> {
+    let err = |source| EaterError::Connect {
+        url: endpoint.display_url(),
+        source,
+    };
+    let mut ws = endpoint.connect().await.map_err(err)?;
     let hello = serde_json::json!({ "eater_name": name }).to_string();
     ws.send(Message::Text(hello.into()))
         .await
-        .map_err(|source| EaterError::Connect {
-            url: url.to_string(),
-            source,
-        })?;
+        .map_err(|e| err(e.into()))?;
     Ok(ws)
 }

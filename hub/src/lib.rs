@@ -3,18 +3,25 @@
 //! Wire-compatible with netdumplings 0.5.1's `DumplingHub`: two WebSocket
 //! servers (kitchens on the in port, eaters on the out port), the same hello
 //! messages, the same `SystemStatusChef` dumplings. Unlike it, every eater has
-//! a bounded queue, every peer has limits, and nothing panics on input.
+//! a bounded queue, every peer has limits, tokens and TLS can be required,
+//! and nothing panics on input.
 //!
 //! # Layout
 //!
-//! - [`Config`]: every knob, with the named defaults below.
+//! - [`config`]: every knob ([`Settings`] as flags and TOML keys, resolved
+//!   into a [`Config`]), with the named defaults.
 //! - [`bind`] -> [`BoundHub`]: listening sockets (so tests can use port 0 and
 //!   learn the real ports) and [`BoundHub::run`], which serves until a
 //!   shutdown future resolves, then closes every socket with a close frame.
+//!   [`BoundHub::handle`] gives a [`HubHandle`] to reload the configuration.
 //! - `queue`: the bounded per-eater queue and its overflow policy.
-//! - [`web`]: the dashboard page (`--web PORT`), static files embedded from
-//!   `hub/web/`; the page is an eater of the out port like any other.
-//! - `kitchen` / `eater` (private functions below): one task per connection.
+//! - `auth`: kitchen and eater tokens, checked in constant time.
+//! - `tls`: the rustls acceptor for `wss://`.
+//! - `metrics`: counters for `/metrics`, and the Prometheus text.
+//! - [`web`]: the HTTP side (`--web`, `--metrics`): the dashboard page
+//!   (static files embedded from `hub/web/`; the page is an eater of the
+//!   out port like any other), `/metrics` and `/healthz`.
+//! - `serve_kitchen` / `serve_eater` (below): one task per connection.
 //!
 //! # Invariants
 //!
@@ -23,10 +30,14 @@
 //!   (a kitchen task pushes into every eater queue before reading its next
 //!   message; each queue is FIFO).
 //! - A slow eater affects only itself: pushes never wait on a socket.
+//! - A slow kitchen (rate limit) is held back by not reading its socket;
+//!   nothing it sent is dropped for being fast.
+//! - Nothing a peer sends is read before it has passed the token check.
+//! - A reload never disconnects anyone; it is applied whole or not at all.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -34,79 +45,42 @@ use anyhow::Context as _;
 use futures_util::{SinkExt, StreamExt};
 use nd_protocol::status::{EaterStatus, InfoFromHub, KitchenStatus, SystemStatus};
 use nd_protocol::{Driver, Hello};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
+use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode as WsCloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 use tokio_tungstenite::WebSocketStream;
 use tracing::{debug, error, info, warn};
 
+mod auth;
+pub mod config;
+mod metrics;
 mod queue;
+mod tls;
 pub mod web;
 
-use queue::EaterQueue;
-pub use queue::{Overflow, SlowEaterPolicy};
+pub use config::{
+    Config, ConfigError, LogFormat, MetricsListen, Settings, SlowEaterPolicy, TlsFiles,
+    DEFAULT_EATER_QUEUE, DEFAULT_EATER_QUEUE_BYTES, DEFAULT_HELLO_TIMEOUT, DEFAULT_KITCHEN_BURST,
+    DEFAULT_KITCHEN_RATE, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_MESSAGE_SIZE,
+};
+pub use metrics::MAX_SERIES;
+use metrics::{Refusal, SeriesId};
+pub use queue::Overflow;
+use queue::{EaterQueue, Queued};
 
-/// Largest WebSocket message the hub accepts (a bigger one closes the
-/// connection with code 1009). PacketCount/ARP/DNS dumplings are < 100 KiB;
-/// 16 MiB leaves room for chatty chefs without letting one peer pin memory.
-pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 16 << 20;
-/// How long a new connection may take to complete the WebSocket handshake
-/// and send its hello before it is closed.
-pub const DEFAULT_HELLO_TIMEOUT: Duration = Duration::from_secs(10);
-/// Dumplings an eater may have waiting before the slow-eater policy applies.
-pub const DEFAULT_EATER_QUEUE: usize = 10_000;
-/// Bytes an eater may have waiting before the slow-eater policy applies.
-pub const DEFAULT_EATER_QUEUE_BYTES: usize = 64 << 20;
 /// How long shutdown waits for peers to answer our close frames.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 /// Most dumplings written to one eater before a flush (one syscall per batch).
 const WRITE_BATCH: usize = 256;
-
-/// Everything that configures a hub.
-#[derive(Debug, Clone)]
-pub struct Config {
-    /// Host name or address to listen on; every address it resolves to is bound.
-    pub address: String,
-    /// Port for kitchens (0 picks a free port; see [`BoundHub::in_addrs`]).
-    pub in_port: u16,
-    /// Port for eaters.
-    pub out_port: u16,
-    /// Time between two `SystemStatusChef` dumplings.
-    pub status_freq: Duration,
-    /// Largest accepted WebSocket message.
-    pub max_message_size: usize,
-    /// Deadline for the handshake plus the hello message.
-    pub hello_timeout: Duration,
-    /// Per-eater queue limit, in dumplings.
-    pub eater_queue: usize,
-    /// Per-eater queue limit, in bytes.
-    pub eater_queue_bytes: usize,
-    /// What happens when an eater's queue is full.
-    pub slow_eater: SlowEaterPolicy,
-    /// Port for the dashboard page (`--web`), on the same address; none
-    /// serves no page.
-    pub web_port: Option<u16>,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            address: nd_protocol::HUB_HOST.to_string(),
-            in_port: nd_protocol::HUB_IN_PORT,
-            out_port: nd_protocol::HUB_OUT_PORT,
-            status_freq: Duration::from_secs(nd_protocol::HUB_STATUS_FREQ_SECS),
-            max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
-            hello_timeout: DEFAULT_HELLO_TIMEOUT,
-            eater_queue: DEFAULT_EATER_QUEUE,
-            eater_queue_bytes: DEFAULT_EATER_QUEUE_BYTES,
-            slow_eater: SlowEaterPolicy::DropOldest,
-            web_port: None,
-        }
-    }
-}
+/// What a connection over `max_connections` gets before the socket closes
+/// (plain ports only; on a TLS port it is just closed).
+const TOO_MANY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 5\r\n\
+Content-Type: text/plain\r\nContent-Length: 21\r\nConnection: close\r\n\r\ntoo many connections\n";
 
 /// A connected kitchen, as the status dumpling reports it.
 struct KitchenEntry {
@@ -124,12 +98,41 @@ struct EaterEntry {
     peer: SocketAddr,
     /// Dumplings waiting to be written to it.
     queue: EaterQueue,
+    /// Dumplings written to it (for /metrics).
+    written: AtomicU64,
+}
+
+/// The part of the configuration a reload replaces, ready to use.
+struct Live {
+    /// The configuration as resolved.
+    config: Config,
+    /// Accepted kitchen tokens; `None`: kitchens are not authenticated.
+    kitchen_tokens: Option<auth::Tokens>,
+    /// Accepted eater tokens; `None`: eaters are not authenticated.
+    eater_tokens: Option<auth::Tokens>,
+    /// TLS for the in and out ports; `None`: plain ws://.
+    tls: Option<tokio_rustls::TlsAcceptor>,
+}
+
+impl Live {
+    fn new(config: Config) -> anyhow::Result<Live> {
+        let tls = config.tls.as_ref().map(tls::acceptor).transpose()?;
+        Ok(Live {
+            kitchen_tokens: config.kitchen_tokens.as_deref().map(auth::Tokens::new),
+            eater_tokens: config.eater_tokens.as_deref().map(auth::Tokens::new),
+            tls,
+            config,
+        })
+    }
 }
 
 /// State shared by every connection task.
 struct State {
-    /// The configuration the hub was started with.
-    config: Config,
+    /// The current configuration; replaced whole by a reload.
+    live: RwLock<Arc<Live>>,
+    /// Bumped by every reload, so kitchen tasks notice new limits with one
+    /// atomic load per message instead of a lock.
+    generation: AtomicU64,
     /// When the hub started, for `server_uptime`.
     started: Instant,
     /// Source of connection ids (map keys, so status lists are in connect order).
@@ -143,11 +146,19 @@ struct State {
     dumplings_dropped: AtomicU64,
     /// Invalid messages received from kitchens.
     dumplings_invalid: AtomicU64,
+    /// Open connections per role (index `Role as usize`), for `max_connections`.
+    open: [AtomicUsize; 2],
     /// Connected kitchens by connection id.
     kitchens: Mutex<BTreeMap<u64, KitchenEntry>>,
     /// Connected eaters by connection id. Read-locked on every dumpling
     /// (fan-out), write-locked only on connect/disconnect.
     eaters: RwLock<BTreeMap<u64, Arc<EaterEntry>>>,
+    /// Per (kitchen, chef) dumpling counters.
+    registry: metrics::Registry,
+    /// Refusals, throttling, reloads.
+    counters: metrics::Counters,
+    /// The series of the hub's own status dumplings.
+    status_series: SeriesId,
 }
 
 impl State {
@@ -155,11 +166,19 @@ impl State {
         self.next_id.fetch_add(1, Ordering::Relaxed)
     }
 
+    fn live(&self) -> Arc<Live> {
+        self.live.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
     /// Pushes one dumpling into every eater's queue.
-    fn fan_out(&self, text: &Utf8Bytes) {
+    fn fan_out(&self, text: &Utf8Bytes, series: SeriesId) {
         let eaters = self.eaters.read().unwrap_or_else(|p| p.into_inner());
         for eater in eaters.values() {
-            if eater.queue.push(text.clone()) == Overflow::DroppedOldest {
+            let item = Queued {
+                text: text.clone(),
+                series,
+            };
+            if eater.queue.push(item) == Overflow::DroppedOldest {
                 self.dumplings_dropped.fetch_add(1, Ordering::Relaxed);
             }
         }
@@ -202,11 +221,47 @@ impl State {
         }
     }
 
-    fn ws_config(&self) -> WebSocketConfig {
-        WebSocketConfig::default()
-            .max_message_size(Some(self.config.max_message_size))
-            .max_frame_size(Some(self.config.max_message_size))
+    /// The `/metrics` page.
+    fn metrics(&self) -> String {
+        let live = self.live();
+        let eaters: Vec<metrics::EaterSample> = self
+            .eaters
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .map(|e| metrics::EaterSample {
+                name: e.hello.name.clone(),
+                peer: e.peer.to_string(),
+                queue_depth: e.queue.len(),
+                queue_bytes: e.queue.bytes(),
+                dropped: e.queue.dropped(),
+                written: e.written.load(Ordering::Relaxed),
+            })
+            .collect();
+        let gauges = metrics::Gauges {
+            uptime_secs: self.started.elapsed().as_secs_f64(),
+            kitchens: self
+                .kitchens
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .len(),
+            eaters,
+            open_in: self.open[Role::Kitchen as usize].load(Ordering::Relaxed),
+            open_out: self.open[Role::Eater as usize].load(Ordering::Relaxed),
+            invalid: self.dumplings_invalid.load(Ordering::Relaxed),
+            dropped: self.dumplings_dropped.load(Ordering::Relaxed),
+            tokens_kitchen: live.kitchen_tokens.is_some(),
+            tokens_eater: live.eater_tokens.is_some(),
+            tls: live.tls.is_some(),
+        };
+        metrics::render(&self.registry, &self.counters, &gauges)
     }
+}
+
+fn ws_config(config: &Config) -> WebSocketConfig {
+    WebSocketConfig::default()
+        .max_message_size(Some(config.max_message_size))
+        .max_frame_size(Some(config.max_message_size))
 }
 
 /// A hub whose sockets are bound but which does not serve yet.
@@ -214,41 +269,157 @@ pub struct BoundHub {
     state: Arc<State>,
     in_listeners: Vec<TcpListener>,
     out_listeners: Vec<TcpListener>,
-    /// The dashboard's HTTP listeners (empty without `Config::web_port`).
-    web_listeners: Vec<TcpListener>,
+    /// HTTP listeners (dashboard and/or metrics) with what each serves.
+    http_listeners: Vec<(TcpListener, web::Site)>,
 }
 
-/// Binds the in and out ports on every address `config.address` resolves to.
+/// Reloads a running hub's configuration (SIGHUP in `nd-hub`).
+#[derive(Clone)]
+pub struct HubHandle {
+    state: Arc<State>,
+}
+
+impl HubHandle {
+    /// Replaces the tokens, limits, status period and TLS certificate with
+    /// those of `config`, without dropping any connection. Refused whole
+    /// (the old configuration stays) if `config` changes what needs a
+    /// restart (addresses, ports) or its TLS files cannot be loaded.
+    pub fn reload(&self, config: Config) -> anyhow::Result<()> {
+        let result = self.try_reload(config);
+        let counter = match result {
+            Ok(()) => &self.state.counters.reloads_ok,
+            Err(_) => &self.state.counters.reloads_failed,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        result
+    }
+
+    fn try_reload(&self, config: Config) -> anyhow::Result<()> {
+        let old = self.state.live();
+        if let Some(why) = old.config.restart_needed(&config) {
+            anyhow::bail!(why);
+        }
+        let live = Live::new(config)?;
+        for eater in self
+            .state
+            .eaters
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+        {
+            eater
+                .queue
+                .set_limits(live.config.eater_queue, live.config.eater_queue_bytes);
+        }
+        announce_auth(&live.config);
+        *self.state.live.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(live);
+        self.state.generation.fetch_add(1, Ordering::Release);
+        Ok(())
+    }
+
+    /// The `/metrics` page as it would be served now.
+    pub fn metrics(&self) -> String {
+        self.state.metrics()
+    }
+}
+
+/// Logs, once, whether peers must authenticate.
+fn announce_auth(config: &Config) {
+    match (&config.kitchen_tokens, &config.eater_tokens) {
+        (None, None) => warn!(
+            "no tokens configured: any kitchen and any eater may connect (as in netdumplings)"
+        ),
+        (k, e) => {
+            let describe = |t: &Option<Vec<String>>| match t {
+                None => "not required".to_string(),
+                Some(t) if t.is_empty() => "required, but none is valid: all refused".to_string(),
+                Some(t) => format!("required ({} accepted)", t.len()),
+            };
+            info!(
+                "kitchen tokens {}; eater tokens {}",
+                describe(k),
+                describe(e)
+            );
+        }
+    }
+}
+
+/// Binds the in and out ports on every address `config.address` resolves
+/// to, and the HTTP ports if asked; loads the TLS certificate.
 ///
 /// `localhost` usually resolves to both 127.0.0.1 and ::1; an address that
 /// cannot be bound (no IPv6, say) is skipped with a warning as long as one
 /// address works.
 pub async fn bind(config: Config) -> anyhow::Result<BoundHub> {
+    let live = Live::new(config.clone())?;
     let in_listeners = bind_all(&config.address, config.in_port).await?;
     let mut out_listeners = bind_all(&config.address, config.out_port).await?;
     // With port 0 each address gets its own port; that is fine for tests,
     // which bind a single address.
     out_listeners.sort_by_key(|l| l.local_addr().map(|a| a.is_ipv6()).unwrap_or(true));
-    let web_listeners = match config.web_port {
-        Some(port) => bind_all(&config.address, port).await?,
-        None => Vec::new(),
-    };
+    let out_port = out_listeners
+        .first()
+        .and_then(|l| l.local_addr().ok())
+        .map_or(0, |a| a.port());
+    let mut http: Vec<(Option<String>, u16, web::Site)> = Vec::new();
+    if let Some(port) = config.web_port {
+        http.push((
+            None,
+            port,
+            web::Site {
+                dashboard: Some(web::Dashboard {
+                    out_port,
+                    tls: config.tls.is_some(),
+                }),
+                metrics: None,
+            },
+        ));
+    }
+    let mut registry = metrics::Registry::default();
+    let (status_series, _) = registry.series("", nd_protocol::SYSTEM_STATUS_CHEF);
     let state = Arc::new(State {
-        config,
+        live: RwLock::new(Arc::new(live)),
+        generation: AtomicU64::new(0),
         started: Instant::now(),
         next_id: AtomicU64::new(1),
         dumplings_in: AtomicU64::new(0),
         dumplings_out: AtomicU64::new(0),
         dumplings_dropped: AtomicU64::new(0),
         dumplings_invalid: AtomicU64::new(0),
+        open: [AtomicUsize::new(0), AtomicUsize::new(0)],
         kitchens: Mutex::new(BTreeMap::new()),
         eaters: RwLock::new(BTreeMap::new()),
+        registry: std::mem::take(&mut registry),
+        counters: metrics::Counters::default(),
+        status_series,
     });
+    if let Some(m) = &config.metrics {
+        let same = http
+            .iter_mut()
+            .find(|(host, port, _)| *port == m.port && m.port != 0 && *host == m.host);
+        match same {
+            Some((_, _, site)) => site.metrics = Some(state.clone()),
+            None => http.push((
+                m.host.clone(),
+                m.port,
+                web::Site {
+                    dashboard: None,
+                    metrics: Some(state.clone()),
+                },
+            )),
+        }
+    }
+    let mut http_listeners = Vec::new();
+    for (host, port, site) in http {
+        for l in bind_all(host.as_deref().unwrap_or(&config.address), port).await? {
+            http_listeners.push((l, site.clone()));
+        }
+    }
     Ok(BoundHub {
         state,
         in_listeners,
         out_listeners,
-        web_listeners,
+        http_listeners,
     })
 }
 
@@ -299,10 +470,27 @@ impl BoundHub {
 
     /// Addresses the dashboard page is served on (none without `web_port`).
     pub fn web_addrs(&self) -> Vec<SocketAddr> {
-        self.web_listeners
+        self.http_addrs(|s| s.dashboard.is_some())
+    }
+
+    /// Addresses /metrics and /healthz are served on (none without `metrics`).
+    pub fn metrics_addrs(&self) -> Vec<SocketAddr> {
+        self.http_addrs(|s| s.metrics.is_some())
+    }
+
+    fn http_addrs(&self, which: impl Fn(&web::Site) -> bool) -> Vec<SocketAddr> {
+        self.http_listeners
             .iter()
-            .filter_map(|l| l.local_addr().ok())
+            .filter(|(_, s)| which(s))
+            .filter_map(|(l, _)| l.local_addr().ok())
             .collect()
+    }
+
+    /// A handle to reload the configuration while the hub runs.
+    pub fn handle(&self) -> HubHandle {
+        HubHandle {
+            state: self.state.clone(),
+        }
     }
 
     /// Serves until `shutdown` resolves, then sends every peer a close frame
@@ -312,10 +500,14 @@ impl BoundHub {
         let (stop_tx, stop_rx) = watch::channel(false);
         let state = self.state.clone();
         let mut tasks = JoinSet::new();
-        // The page's WebSocket goes to the out port (the bound one, if 0 was asked).
-        let out_port = self.out_addrs().first().map_or(0, |a| a.port());
+        let scheme = if state.live().tls.is_some() {
+            "wss"
+        } else {
+            "ws"
+        };
+        announce_auth(&state.live().config);
         for l in self.in_listeners {
-            info!("dumplings in: ws://{}", l.local_addr()?);
+            info!("dumplings in: {scheme}://{}", l.local_addr()?);
             tasks.spawn(accept_loop(
                 l,
                 state.clone(),
@@ -323,11 +515,11 @@ impl BoundHub {
                 Role::Kitchen,
             ));
         }
-        for l in self.web_listeners {
-            tasks.spawn(web::serve(l, out_port, stop_rx.clone()));
+        for (l, site) in self.http_listeners {
+            tasks.spawn(web::serve(l, site, stop_rx.clone()));
         }
         for l in self.out_listeners {
-            info!("dumplings out: ws://{}", l.local_addr()?);
+            info!("dumplings out: {scheme}://{}", l.local_addr()?);
             tasks.spawn(accept_loop(l, state.clone(), stop_rx.clone(), Role::Eater));
         }
         tasks.spawn(status_loop(state.clone(), stop_rx.clone()));
@@ -349,10 +541,31 @@ impl BoundHub {
     }
 }
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Role {
-    Kitchen,
-    Eater,
+    Kitchen = 0,
+    Eater = 1,
+}
+
+impl Role {
+    fn name(self) -> &'static str {
+        match self {
+            Role::Kitchen => "kitchen",
+            Role::Eater => "eater",
+        }
+    }
+}
+
+/// Decrements a role's open-connection count when a connection task ends.
+struct OpenGuard {
+    state: Arc<State>,
+    role: Role,
+}
+
+impl Drop for OpenGuard {
+    fn drop(&mut self) {
+        self.state.open[self.role as usize].fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 async fn accept_loop(
@@ -362,19 +575,38 @@ async fn accept_loop(
     role: Role,
 ) {
     let mut conns = JoinSet::new();
+    // Refusals are logged at most once per second (a flood must not flood the log).
+    let mut last_refusal_log: Option<Instant> = None;
     loop {
         tokio::select! {
             _ = stopped(&mut stop) => break,
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
+                    let live = state.live();
+                    let open = &state.open[role as usize];
+                    if open.load(Ordering::Relaxed) >= live.config.max_connections {
+                        state.counters.refused(role == Role::Eater, Refusal::MaxConnections);
+                        if last_refusal_log.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
+                            warn!(
+                                "{peer}: refused: {} {} connections open (max_connections)",
+                                open.load(Ordering::Relaxed), role.name()
+                            );
+                            last_refusal_log = Some(Instant::now());
+                        }
+                        if live.tls.is_none() {
+                            // Best effort, never waits: the socket buffer takes it.
+                            let _ = stream.try_write(TOO_MANY);
+                        }
+                        continue;
+                    }
+                    open.fetch_add(1, Ordering::Relaxed);
                     let _ = stream.set_nodelay(true);
-                    let state = state.clone();
+                    let guard = OpenGuard { state: state.clone(), role };
                     let stop = stop.clone();
                     conns.spawn(async move {
-                        match role {
-                            Role::Kitchen => serve_kitchen(state, stream, peer, stop).await,
-                            Role::Eater => serve_eater(state, stream, peer, stop).await,
-                        }
+                        let state = guard.state.clone();
+                        serve_connection(state, live, stream, peer, stop, role).await;
+                        drop(guard);
                     });
                 }
                 Err(e) => {
@@ -391,33 +623,120 @@ async fn accept_loop(
     while conns.join_next().await.is_some() {}
 }
 
-type Ws = WebSocketStream<TcpStream>;
-
-/// Completes the handshake and reads the hello, within the hello timeout.
-async fn handshake(
-    state: &State,
+/// TLS (if configured), then the kitchen or eater protocol.
+async fn serve_connection(
+    state: Arc<State>,
+    live: Arc<Live>,
     stream: TcpStream,
     peer: SocketAddr,
-    name_key: &'static str,
-) -> Option<(Ws, Hello)> {
-    let deadline = state.config.hello_timeout;
-    let mut ws = match tokio::time::timeout(
+    stop: watch::Receiver<bool>,
+    role: Role,
+) {
+    let deadline = tokio::time::Instant::now() + live.config.hello_timeout;
+    match live.tls.clone() {
+        None => serve_role(state, live, stream, peer, stop, role, deadline).await,
+        Some(acceptor) => match tokio::time::timeout_at(deadline, acceptor.accept(stream)).await {
+            Ok(Ok(tls)) => serve_role(state, live, tls, peer, stop, role, deadline).await,
+            Ok(Err(e)) => {
+                state
+                    .counters
+                    .refused(role == Role::Eater, Refusal::Handshake);
+                debug!("{peer}: TLS handshake failed: {e}");
+            }
+            Err(_) => {
+                state
+                    .counters
+                    .refused(role == Role::Eater, Refusal::Handshake);
+                debug!("{peer}: no TLS handshake in time");
+            }
+        },
+    }
+}
+
+async fn serve_role<S>(
+    state: Arc<State>,
+    live: Arc<Live>,
+    stream: S,
+    peer: SocketAddr,
+    stop: watch::Receiver<bool>,
+    role: Role,
+    deadline: tokio::time::Instant,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let Some((ws, hello)) = handshake(&state, &live, stream, peer, role, deadline).await else {
+        return;
+    };
+    drop(live);
+    match role {
+        Role::Kitchen => serve_kitchen(state, ws, hello, peer, stop).await,
+        Role::Eater => serve_eater(state, ws, hello, peer, stop).await,
+    }
+}
+
+/// Completes the WebSocket handshake, checks the token, reads the hello,
+/// all before `deadline`.
+async fn handshake<S>(
+    state: &State,
+    live: &Live,
+    stream: S,
+    peer: SocketAddr,
+    role: Role,
+    deadline: tokio::time::Instant,
+) -> Option<(WebSocketStream<S>, Hello)>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let eater = role == Role::Eater;
+    let mut presented: Option<String> = None;
+    // tungstenite's callback type; it never errs here (the token is checked
+    // after the upgrade, so the refusal can carry a close reason).
+    #[allow(clippy::result_large_err)]
+    let callback = |req: &Request, resp: Response| {
+        presented = auth::presented_token(req);
+        Ok(resp)
+    };
+    let mut ws = match tokio::time::timeout_at(
         deadline,
-        tokio_tungstenite::accept_async_with_config(stream, Some(state.ws_config())),
+        tokio_tungstenite::accept_hdr_async_with_config(
+            stream,
+            callback,
+            Some(ws_config(&live.config)),
+        ),
     )
     .await
     {
         Ok(Ok(ws)) => ws,
         Ok(Err(e)) => {
+            state.counters.refused(eater, Refusal::Handshake);
             debug!("{peer}: WebSocket handshake failed: {e}");
             return None;
         }
         Err(_) => {
-            debug!("{peer}: no WebSocket handshake within {deadline:?}");
+            state.counters.refused(eater, Refusal::Handshake);
+            debug!("{peer}: no WebSocket handshake in time");
             return None;
         }
     };
-    let first = tokio::time::timeout(deadline, async {
+    let tokens = match role {
+        Role::Kitchen => &live.kitchen_tokens,
+        Role::Eater => &live.eater_tokens,
+    };
+    if let Some(tokens) = tokens {
+        if !tokens.accepts(presented.as_deref()) {
+            state.counters.refused(eater, Refusal::Unauthorized);
+            let why = if presented.is_some() {
+                "wrong token"
+            } else {
+                "no token"
+            };
+            warn!("{peer}: {} refused: {why}", role.name());
+            let code = nd_protocol::CloseCode::Unauthorized;
+            close(&mut ws, WsCloseCode::from(code.code()), code.reason()).await;
+            return None;
+        }
+    }
+    let first = tokio::time::timeout_at(deadline, async {
         loop {
             match ws.next().await {
                 Some(Ok(Message::Text(t))) => return Ok(t.as_str().to_owned()),
@@ -435,6 +754,7 @@ async fn handshake(
     let text = match first {
         Ok(Ok(t)) => t,
         Ok(Err(reason)) => {
+            state.counters.refused(eater, Refusal::BadHello);
             if !reason.is_empty() {
                 warn!("{peer}: {reason}");
                 close(&mut ws, WsCloseCode::Policy, &reason).await;
@@ -442,14 +762,23 @@ async fn handshake(
             return None;
         }
         Err(_) => {
-            warn!("{peer}: no hello within {deadline:?}; closing");
+            state.counters.refused(eater, Refusal::NoHello);
+            warn!(
+                "{peer}: no hello within {:?}; closing",
+                live.config.hello_timeout
+            );
             close(&mut ws, WsCloseCode::Policy, "no hello received in time").await;
             return None;
         }
     };
+    let name_key = match role {
+        Role::Kitchen => "kitchen_name",
+        Role::Eater => "eater_name",
+    };
     match nd_protocol::parse_hello(&text, name_key) {
         Ok(hello) => Some((ws, hello)),
         Err(e) => {
+            state.counters.refused(eater, Refusal::BadHello);
             warn!("{peer}: invalid hello: {e}");
             close(&mut ws, WsCloseCode::Policy, &format!("invalid hello: {e}")).await;
             None
@@ -457,17 +786,25 @@ async fn handshake(
     }
 }
 
-/// Sends a close frame and waits (briefly) for the peer's answer.
-async fn close(ws: &mut Ws, code: WsCloseCode, reason: &str) {
-    // Close reasons are limited to 123 bytes by the protocol.
+/// A close frame for `code` and `reason` (cut to the 123 bytes the
+/// protocol allows, on a character boundary).
+fn close_frame(code: WsCloseCode, reason: &str) -> CloseFrame {
     let mut reason = reason.to_string();
     while reason.len() > 123 {
         reason.pop();
     }
-    let frame = CloseFrame {
+    CloseFrame {
         code,
         reason: reason.into(),
-    };
+    }
+}
+
+/// Sends a close frame and waits (briefly) for the peer's answer.
+async fn close<S>(ws: &mut WebSocketStream<S>, code: WsCloseCode, reason: &str)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let frame = close_frame(code, reason);
     let _ = tokio::time::timeout(SHUTDOWN_GRACE, async {
         if ws.close(Some(frame)).await.is_ok() {
             // Drain until the peer's close arrives or the socket ends.
@@ -477,15 +814,61 @@ async fn close(ws: &mut Ws, code: WsCloseCode, reason: &str) {
     .await;
 }
 
-async fn serve_kitchen(
+/// The per-kitchen rate limit: a token bucket refilled at `rate` per
+/// second, holding at most `burst`.
+struct Bucket {
+    /// Dumplings per second; `None`: unlimited.
+    rate: Option<f64>,
+    /// Largest number of tokens held.
+    burst: f64,
+    /// Tokens now.
+    tokens: f64,
+    /// When `tokens` was last brought up to date.
+    last: Instant,
+}
+
+impl Bucket {
+    fn new(config: &Config) -> Bucket {
+        Bucket {
+            rate: config.kitchen_rate,
+            burst: config.kitchen_burst,
+            tokens: config.kitchen_burst,
+            last: Instant::now(),
+        }
+    }
+
+    /// New limits (a reload), keeping the tokens already earned.
+    fn update(&mut self, config: &Config) {
+        self.rate = config.kitchen_rate;
+        self.burst = config.kitchen_burst;
+        self.tokens = self.tokens.min(self.burst);
+    }
+
+    /// Takes one token; how long to wait first if there is none.
+    fn take(&mut self) -> Option<Duration> {
+        let rate = self.rate?;
+        let now = Instant::now();
+        let earned = now.duration_since(self.last).as_secs_f64() * rate;
+        self.tokens = (self.tokens + earned).min(self.burst);
+        self.last = now;
+        self.tokens -= 1.0;
+        if self.tokens >= 0.0 {
+            None
+        } else {
+            Some(Duration::from_secs_f64(-self.tokens / rate))
+        }
+    }
+}
+
+async fn serve_kitchen<S>(
     state: Arc<State>,
-    stream: TcpStream,
+    mut ws: WebSocketStream<S>,
+    hello: Hello,
     peer: SocketAddr,
     mut stop: watch::Receiver<bool>,
-) {
-    let Some((mut ws, hello)) = handshake(&state, stream, peer, "kitchen_name").await else {
-        return;
-    };
+) where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
     let name = hello.name.clone();
     let id = state.new_id();
     info!(kitchen = %name, %peer, "dumpling kitchen connected");
@@ -494,6 +877,10 @@ async fn serve_kitchen(
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .insert(id, KitchenEntry { hello, peer });
+    // This kitchen's metrics series by chef (no lock on the hot path).
+    let mut series: HashMap<String, (SeriesId, Arc<metrics::Series>)> = HashMap::new();
+    let mut generation = state.generation.load(Ordering::Acquire);
+    let mut bucket = Bucket::new(&state.live().config);
 
     let reason = loop {
         let msg = tokio::select! {
@@ -524,11 +911,41 @@ async fn serve_kitchen(
             Some(Err(e)) => break format!("connection error: {e}"),
             None => break "connection lost".to_string(),
         };
+        let g = state.generation.load(Ordering::Acquire);
+        if g != generation {
+            generation = g;
+            bucket.update(&state.live().config);
+        }
+        if let Some(wait) = bucket.take() {
+            // Not reading the socket meanwhile is the back-pressure.
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = stopped(&mut stop) => {}
+            }
+            state
+                .counters
+                .throttled_us
+                .fetch_add(wait.as_micros() as u64, Ordering::Relaxed);
+        }
         match nd_protocol::validate_dumpling(text.as_str()) {
             Ok(summary) => {
                 debug!(kitchen = %name, chef = %summary.chef, bytes = text.len(), "dumpling in");
+                let (sid, s) = match series.get(summary.chef.as_ref()) {
+                    Some(found) => found.clone(),
+                    None => {
+                        let found = state.registry.series(&name, &summary.chef);
+                        // Bounded like the registry: a kitchen inventing
+                        // names keeps looking them up instead.
+                        if series.len() < metrics::MAX_SERIES {
+                            series.insert(summary.chef.to_string(), found.clone());
+                        }
+                        found
+                    }
+                };
+                s.dumplings_in.fetch_add(1, Ordering::Relaxed);
+                s.bytes_in.fetch_add(text.len() as u64, Ordering::Relaxed);
                 state.dumplings_in.fetch_add(1, Ordering::Relaxed);
-                state.fan_out(&text);
+                state.fan_out(&text, sid);
             }
             Err(e) => {
                 state.dumplings_invalid.fetch_add(1, Ordering::Relaxed);
@@ -544,25 +961,27 @@ async fn serve_kitchen(
     info!(kitchen = %name, %peer, "dumpling kitchen disconnected: {reason}");
 }
 
-async fn serve_eater(
+async fn serve_eater<S>(
     state: Arc<State>,
-    stream: TcpStream,
+    ws: WebSocketStream<S>,
+    hello: Hello,
     peer: SocketAddr,
     mut stop: watch::Receiver<bool>,
-) {
-    let Some((ws, hello)) = handshake(&state, stream, peer, "eater_name").await else {
-        return;
-    };
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let name = hello.name.clone();
     let id = state.new_id();
+    let config = state.live().config.clone();
     let entry = Arc::new(EaterEntry {
         hello,
         peer,
         queue: EaterQueue::new(
-            state.config.eater_queue,
-            state.config.eater_queue_bytes,
-            state.config.slow_eater,
+            config.eater_queue,
+            config.eater_queue_bytes,
+            config.slow_eater,
         ),
+        written: AtomicU64::new(0),
     });
     state
         .eaters
@@ -593,13 +1012,15 @@ async fn serve_eater(
     });
 
     let mut batch = Vec::with_capacity(WRITE_BATCH);
-    let mut close_frame = None;
+    // (series, bytes) of the batch being written, for the metrics.
+    let mut written: Vec<(SeriesId, usize)> = Vec::with_capacity(WRITE_BATCH);
+    let mut close_with = None;
     let reason = loop {
         tokio::select! {
             biased;
             r = &mut gone_rx => break r.unwrap_or_else(|_| "connection lost".into()),
             _ = stopped(&mut stop) => {
-                close_frame = Some((WsCloseCode::Away, "hub shutting down".to_string()));
+                close_with = Some((WsCloseCode::Away, "hub shutting down".to_string()));
                 break "hub shutting down".to_string();
             }
             () = entry.queue.wait_batch(&mut batch, WRITE_BATCH) => {}
@@ -607,26 +1028,31 @@ async fn serve_eater(
         if entry.queue.overflowed() {
             let why = format!(
                 "eater too slow: more than {} dumplings or {} bytes queued",
-                state.config.eater_queue, state.config.eater_queue_bytes
+                config.eater_queue, config.eater_queue_bytes
             );
-            close_frame = Some((WsCloseCode::Policy, why.clone()));
+            close_with = Some((WsCloseCode::Policy, why.clone()));
             break why;
         }
         let n = batch.len() as u64;
         let write = async {
-            for text in batch.drain(..) {
-                sink.feed(Message::Text(text)).await?;
+            for q in batch.drain(..) {
+                written.push((q.series, q.text.len()));
+                sink.feed(Message::Text(q.text)).await?;
             }
             sink.flush().await
         };
         tokio::select! {
             r = write => match r {
-                Ok(()) => { state.dumplings_out.fetch_add(n, Ordering::Relaxed); }
+                Ok(()) => {
+                    state.dumplings_out.fetch_add(n, Ordering::Relaxed);
+                    entry.written.fetch_add(n, Ordering::Relaxed);
+                    state.registry.count_out(written.drain(..));
+                }
                 Err(e) => break format!("write error: {e}"),
             },
             r = &mut gone_rx => break r.unwrap_or_else(|_| "connection lost".into()),
             _ = stopped(&mut stop) => {
-                close_frame = Some((WsCloseCode::Away, "hub shutting down".to_string()));
+                close_with = Some((WsCloseCode::Away, "hub shutting down".to_string()));
                 break "hub shutting down".to_string();
             }
         }
@@ -636,15 +1062,8 @@ async fn serve_eater(
         .write()
         .unwrap_or_else(|p| p.into_inner())
         .remove(&id);
-    if let Some((code, why)) = close_frame {
-        let mut why = why;
-        while why.len() > 123 {
-            why.pop();
-        }
-        let frame = CloseFrame {
-            code,
-            reason: why.into(),
-        };
+    if let Some((code, why)) = close_with {
+        let frame = close_frame(code, &why);
         let _ = tokio::time::timeout(SHUTDOWN_GRACE, async {
             if sink.send(Message::Close(Some(frame))).await.is_ok() {
                 let _ = (&mut gone_rx).await;
@@ -660,12 +1079,12 @@ async fn serve_eater(
 }
 
 async fn status_loop(state: Arc<State>, mut stop: watch::Receiver<bool>) {
-    let mut tick = tokio::time::interval(state.config.status_freq);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
+        // Re-read every period: a reload may change it.
+        let period = state.live().config.status_freq;
         tokio::select! {
             _ = stopped(&mut stop) => return,
-            _ = tick.tick() => {}
+            _ = tokio::time::sleep(period) => {}
         }
         let status = state.status();
         let payload = match serde_json::to_string(&status) {
@@ -682,7 +1101,7 @@ async fn status_loop(state: Arc<State>, mut stop: watch::Receiver<bool>) {
             Driver::Interval,
             &payload,
         );
-        state.fan_out(&Utf8Bytes::from(text));
+        state.fan_out(&Utf8Bytes::from(text), state.status_series);
     }
 }
 
@@ -690,4 +1109,10 @@ async fn status_loop(state: Arc<State>, mut stop: watch::Receiver<bool>) {
 pub(crate) async fn stopped(stop: &mut watch::Receiver<bool>) {
     // The guard `wait_for` returns is not Send; drop it here, not in select!.
     let _ = stop.wait_for(|s| *s).await.map(|_| ());
+}
+
+/// Checks what [`bind`] would load, without binding: the TLS certificate
+/// and key (the token files were read by [`Settings::resolve`]).
+pub fn check(config: &Config) -> anyhow::Result<()> {
+    Live::new(config.clone()).map(|_| ())
 }

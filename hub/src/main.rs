@@ -1,15 +1,45 @@
-//! `nd-hub`: the dumpling hub daemon. A thin wrapper over the `nd_hub` library.
+//! `nd-hub`: the dumpling hub daemon. A thin wrapper over the `nd_hub` library:
+//! flags and config file, logging, signals, readiness, exit codes.
+//!
+//! # Exit codes (for supervisors)
+//!
+//! - 0: stopped by SIGTERM/SIGINT after closing every connection cleanly.
+//! - 1: a runtime failure, e.g. a port already in use (worth a restart).
+//! - 2: bad command line (clap's usage error).
+//! - 78 (`EX_CONFIG`): the configuration is unusable: the config file cannot
+//!   be read or parsed, a value is out of range, a token file or the TLS
+//!   certificate cannot be loaded. Restarting will not help; the systemd
+//!   unit lists 2 and 78 in `RestartPreventExitStatus=`.
+//!
+//! # Signals
+//!
+//! SIGTERM and SIGINT drain: every peer gets a close frame (1001), the hub
+//! waits briefly for the answers, then exits 0. SIGHUP re-reads `--config`
+//! (with the same command line laid over it) and applies it without
+//! dropping a connection; a bad file is logged and the running
+//! configuration kept. Under systemd (`Type=notify`) the hub reports
+//! READY=1 once its ports are bound, RELOADING=1/READY=1 around a reload and
+//! STOPPING=1 at shutdown.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
-use clap::{ArgAction, Parser, ValueEnum};
+use clap::{ArgAction, Parser};
+use nd_hub::{ConfigError, LogFormat, Settings};
+use sd_notify::NotifyState;
+
+/// Configuration is unusable (sysexits.h's EX_CONFIG).
+const EXIT_CONFIG: u8 = 78;
 
 /// The dumpling hub.
 ///
 /// Sends dumplings received from all kitchens (usually running instances of
 /// nd-sniff) to all dumpling eaters. Kitchens connect to --in-port, eaters to
 /// --out-port. Wire-compatible with netdumplings 0.5.1.
+///
+/// Every flag can also be set in the --config file (TOML; the key is the
+/// flag's name with underscores: `eater_queue = 5000`); a flag given on the
+/// command line wins over the file.
 #[derive(Parser, Debug)]
 #[command(
     name = "nd-hub",
@@ -18,80 +48,61 @@ use clap::{ArgAction, Parser, ValueEnum};
     max_term_width = 100
 )]
 struct Args {
-    /// Address where nd-hub will send dumplings from (every address it resolves to is bound).
-    #[arg(short = 'a', long, value_name = "HOSTNAME", default_value = nd_protocol::HUB_HOST)]
-    address: String,
-    /// Port to receive incoming dumplings from.
-    #[arg(short = 'i', long, value_name = "PORT", default_value_t = nd_protocol::HUB_IN_PORT)]
-    in_port: u16,
-    /// Port to send outgoing dumplings on.
-    #[arg(short = 'o', long, value_name = "PORT", default_value_t = nd_protocol::HUB_OUT_PORT)]
-    out_port: u16,
-    /// Frequency (in seconds) to send status dumplings.
-    #[arg(short = 'f', long, value_name = "SECONDS", default_value_t = nd_protocol::HUB_STATUS_FREQ_SECS as f64)]
-    status_freq: f64,
-    /// Log format on stderr.
-    #[arg(long, value_enum, default_value_t = LogFormat::Human)]
-    log_format: LogFormat,
-    /// Largest WebSocket message accepted, in bytes.
-    #[arg(long, value_name = "BYTES", default_value_t = nd_hub::DEFAULT_MAX_MESSAGE_SIZE)]
-    max_message_size: usize,
-    /// Seconds a new connection has to send its hello.
-    #[arg(long, value_name = "SECONDS", default_value_t = nd_hub::DEFAULT_HELLO_TIMEOUT.as_secs_f64())]
-    hello_timeout: f64,
-    /// Dumplings an eater may have waiting before --slow-eater applies.
-    #[arg(long, value_name = "COUNT", default_value_t = nd_hub::DEFAULT_EATER_QUEUE)]
-    eater_queue: usize,
-    /// Bytes an eater may have waiting before --slow-eater applies.
-    #[arg(long, value_name = "BYTES", default_value_t = nd_hub::DEFAULT_EATER_QUEUE_BYTES)]
-    eater_queue_bytes: usize,
-    /// What to do with an eater whose queue is full.
-    #[arg(long, value_enum, default_value_t = SlowEater::DropOldest)]
-    slow_eater: SlowEater,
-    /// Serve the live dashboard (a web page, itself an eater of this hub) on this port.
-    #[arg(long, value_name = "PORT")]
-    web: Option<u16>,
+    /// Read settings from this TOML file (again on SIGHUP). See
+    /// hub/dist/nd-hub.toml for every key.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Check the configuration (file, token files, TLS certificate) and exit:
+    /// 0 if usable, 78 if not.
+    #[arg(long)]
+    check_config: bool,
+    #[command(flatten)]
+    settings: Settings,
     /// Print help (netdumplings' tools use --help only; -h is not help).
     #[arg(long, action = ArgAction::Help)]
     help: Option<bool>,
 }
 
-#[derive(Clone, Copy, Debug, ValueEnum)]
-enum LogFormat {
-    Human,
-    Json,
-}
+impl Args {
+    /// The file's settings with the command line laid over them.
+    fn settings(&self) -> Result<Settings, ConfigError> {
+        let file = match &self.config {
+            Some(path) => Settings::from_file(path)?,
+            None => Settings::default(),
+        };
+        Ok(file.merge(self.settings.clone()))
+    }
 
-#[derive(Clone, Copy, Debug, ValueEnum)]
-enum SlowEater {
-    /// Drop the eater's oldest queued dumplings and count them.
-    DropOldest,
-    /// Close the eater's connection (code 1008) with a reason.
-    Disconnect,
-}
-
-fn secs(v: f64, flag: &str) -> Result<Duration, String> {
-    Duration::try_from_secs_f64(v)
-        .map_err(|_| format!("{flag} must be a non-negative number of seconds"))
-        .and_then(|d| {
-            if d.is_zero() {
-                Err(format!("{flag} must be greater than 0"))
-            } else {
-                Ok(d)
-            }
-        })
+    fn resolve(&self) -> Result<(Settings, nd_hub::Config), ConfigError> {
+        let settings = self.settings()?;
+        let config = settings.resolve()?;
+        Ok((settings, config))
+    }
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    init_logging(args.log_format);
-    let config = match build_config(&args) {
+    let (settings, config) = match args.resolve() {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("nd-hub: {e}");
-            return ExitCode::from(2);
+            eprintln!("nd-hub: configuration error: {e}");
+            return ExitCode::from(EXIT_CONFIG);
         }
     };
+    init_logging(settings.log_format.unwrap_or_default());
+    if args.check_config {
+        return match nd_hub::check(&config) {
+            Ok(()) => {
+                println!("nd-hub: configuration OK");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("nd-hub: configuration error: {e:#}");
+                ExitCode::from(EXIT_CONFIG)
+            }
+        };
+    }
+    raise_open_file_limit(config.max_connections);
     let rt = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -100,41 +111,73 @@ fn main() -> ExitCode {
         }
     };
     rt.block_on(async move {
+        if let Err(e) = nd_hub::check(&config) {
+            tracing::error!("configuration error: {e:#}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
         let hub = match nd_hub::bind(config).await {
             Ok(h) => h,
             Err(e) => {
                 // netdumplings prints "hub error: ..." and exits 1.
                 tracing::error!("hub error: {e:#}");
-                eprintln!("hub error: {e:#}");
                 return ExitCode::FAILURE;
             }
         };
-        match hub.run(shutdown_signal()).await {
+        let handle = hub.handle();
+        tokio::spawn(reload_on_sighup(args, handle));
+        notify(&[NotifyState::Ready]);
+        let result = hub.run(shutdown_signal()).await;
+        match result {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
-                eprintln!("hub error: {e:#}");
+                tracing::error!("hub error: {e:#}");
                 ExitCode::FAILURE
             }
         }
     })
 }
 
-fn build_config(args: &Args) -> Result<nd_hub::Config, String> {
-    Ok(nd_hub::Config {
-        address: args.address.clone(),
-        in_port: args.in_port,
-        out_port: args.out_port,
-        status_freq: secs(args.status_freq, "--status-freq")?,
-        max_message_size: args.max_message_size,
-        hello_timeout: secs(args.hello_timeout, "--hello-timeout")?,
-        eater_queue: args.eater_queue,
-        eater_queue_bytes: args.eater_queue_bytes,
-        slow_eater: match args.slow_eater {
-            SlowEater::DropOldest => nd_hub::SlowEaterPolicy::DropOldest,
-            SlowEater::Disconnect => nd_hub::SlowEaterPolicy::Disconnect,
-        },
-        web_port: args.web,
-    })
+/// Tells systemd (if it started us with `Type=notify`); a no-op otherwise.
+fn notify(state: &[NotifyState]) {
+    if let Err(e) = sd_notify::notify(false, state) {
+        tracing::debug!("sd_notify: {e}");
+    }
+}
+
+/// Re-reads the configuration on every SIGHUP.
+async fn reload_on_sighup(args: Args, handle: nd_hub::HubHandle) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Ok(mut hup) = signal(SignalKind::hangup()) else {
+        tracing::warn!("cannot listen for SIGHUP; reloading is off");
+        return;
+    };
+    while hup.recv().await.is_some() {
+        tracing::info!("caught SIGHUP; reloading the configuration");
+        notify(&[NotifyState::Reloading]);
+        let result = args
+            .resolve()
+            .map_err(anyhow::Error::from)
+            .and_then(|(_, config)| handle.reload(config));
+        match result {
+            Ok(()) => tracing::info!("configuration reloaded"),
+            Err(e) => tracing::error!("reload failed, keeping the running configuration: {e:#}"),
+        }
+        notify(&[NotifyState::Ready]);
+    }
+}
+
+/// Raises the soft open-file limit to the hard one, if that is needed to
+/// hold `max_connections` on both ports (plus a margin for everything else).
+fn raise_open_file_limit(max_connections: usize) {
+    let wanted = (2 * max_connections + 64) as u64;
+    match rlimit::increase_nofile_limit(wanted) {
+        Ok(got) if got < wanted => tracing::warn!(
+            "open-file limit is {got}, below the {wanted} that max_connections = {max_connections} \
+             needs; raise it (LimitNOFILE= under systemd, ulimit -n otherwise)"
+        ),
+        Ok(_) => {}
+        Err(e) => tracing::warn!("cannot raise the open-file limit: {e}"),
+    }
 }
 
 fn init_logging(format: LogFormat) {
@@ -165,4 +208,5 @@ async fn shutdown_signal() {
         _ = tokio::signal::ctrl_c() => tracing::warn!("caught SIGINT; shutting down gracefully"),
         _ = term.recv() => tracing::warn!("caught SIGTERM; shutting down gracefully"),
     }
+    notify(&[NotifyState::Stopping]);
 }

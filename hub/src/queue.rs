@@ -18,16 +18,20 @@
 use std::collections::VecDeque;
 use std::sync::Mutex;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use tokio::sync::Notify;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
-/// What the hub does when an eater's queue is full.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SlowEaterPolicy {
-    /// Drop the oldest queued dumplings (counted in the status dumpling).
-    DropOldest,
-    /// Close the eater's connection with code 1008.
-    Disconnect,
+pub use crate::config::SlowEaterPolicy;
+use crate::metrics::SeriesId;
+
+/// A dumpling waiting for an eater: its text, and the metrics series it
+/// counts in once written.
+#[derive(Clone)]
+pub(crate) struct Queued {
+    pub(crate) text: Utf8Bytes,
+    pub(crate) series: SeriesId,
 }
 
 /// What a push did.
@@ -43,7 +47,7 @@ pub enum Overflow {
 
 struct Inner {
     /// Waiting dumplings, oldest first.
-    items: VecDeque<Utf8Bytes>,
+    items: VecDeque<Queued>,
     /// Sum of the lengths of `items`.
     bytes: usize,
     /// Dumplings dropped so far.
@@ -58,8 +62,12 @@ pub(crate) struct EaterQueue {
     /// Wakes the eater's writer task. `notify_one` keeps a permit when nobody
     /// waits, so a push between "queue empty" and "wait" is never missed.
     notify: Notify,
-    max_items: usize,
-    max_bytes: usize,
+    /// Bound in dumplings; atomic so a reload applies to connected eaters.
+    max_items: AtomicUsize,
+    /// Bound in bytes; likewise.
+    max_bytes: AtomicUsize,
+    /// Fixed for the eater's connection (changing it under a connected
+    /// eater would change what it was promised).
     policy: SlowEaterPolicy,
 }
 
@@ -73,10 +81,16 @@ impl EaterQueue {
                 overflowed: false,
             }),
             notify: Notify::new(),
-            max_items: max_items.max(1),
-            max_bytes: max_bytes.max(1),
+            max_items: AtomicUsize::new(max_items.max(1)),
+            max_bytes: AtomicUsize::new(max_bytes.max(1)),
             policy,
         }
+    }
+
+    /// New bounds (a reload); they apply from the next push.
+    pub(crate) fn set_limits(&self, max_items: usize, max_bytes: usize) {
+        self.max_items.store(max_items.max(1), Ordering::Relaxed);
+        self.max_bytes.store(max_bytes.max(1), Ordering::Relaxed);
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -84,20 +98,20 @@ impl EaterQueue {
     }
 
     /// Queues one dumpling, applying the slow-eater policy.
-    pub(crate) fn push(&self, text: Utf8Bytes) -> Overflow {
+    pub(crate) fn push(&self, item: Queued) -> Overflow {
+        let max_items = self.max_items.load(Ordering::Relaxed);
+        let max_bytes = self.max_bytes.load(Ordering::Relaxed);
         let mut q = self.lock();
         if q.overflowed {
             return Overflow::Overflowed;
         }
-        let len = text.len();
+        let len = item.text.len();
         let mut result = Overflow::None;
-        while !q.items.is_empty()
-            && (q.items.len() + 1 > self.max_items || q.bytes + len > self.max_bytes)
-        {
+        while !q.items.is_empty() && (q.items.len() + 1 > max_items || q.bytes + len > max_bytes) {
             match self.policy {
                 SlowEaterPolicy::DropOldest => {
                     if let Some(old) = q.items.pop_front() {
-                        q.bytes -= old.len();
+                        q.bytes -= old.text.len();
                         q.dropped += 1;
                         result = Overflow::DroppedOldest;
                     }
@@ -112,7 +126,7 @@ impl EaterQueue {
             }
         }
         q.bytes += len;
-        q.items.push_back(text);
+        q.items.push_back(item);
         drop(q);
         self.notify.notify_one();
         result
@@ -120,7 +134,7 @@ impl EaterQueue {
 
     /// Waits until at least one dumpling is queued (or the queue overflowed),
     /// then moves up to `max` of them into `out`.
-    pub(crate) async fn wait_batch(&self, out: &mut Vec<Utf8Bytes>, max: usize) {
+    pub(crate) async fn wait_batch(&self, out: &mut Vec<Queued>, max: usize) {
         loop {
             {
                 let mut q = self.lock();
@@ -131,7 +145,7 @@ impl EaterQueue {
                     let n = q.items.len().min(max);
                     let start = out.len();
                     out.extend(q.items.drain(..n));
-                    q.bytes -= out[start..].iter().map(|t| t.len()).sum::<usize>();
+                    q.bytes -= out[start..].iter().map(|q| q.text.len()).sum::<usize>();
                     return;
                 }
             }
@@ -149,6 +163,11 @@ impl EaterQueue {
         self.lock().items.len()
     }
 
+    /// Bytes waiting.
+    pub(crate) fn bytes(&self) -> usize {
+        self.lock().bytes
+    }
+
     /// Whether the disconnect policy tripped.
     pub(crate) fn overflowed(&self) -> bool {
         self.lock().overflowed
@@ -159,8 +178,11 @@ impl EaterQueue {
 mod tests {
     use super::*;
 
-    fn t(s: &str) -> Utf8Bytes {
-        Utf8Bytes::from(s.to_string())
+    fn t(s: &str) -> Queued {
+        Queued {
+            text: Utf8Bytes::from(s.to_string()),
+            series: 0,
+        }
     }
 
     #[tokio::test]
@@ -172,7 +194,7 @@ mod tests {
         assert_eq!(q.dropped(), 2);
         let mut out = Vec::new();
         q.wait_batch(&mut out, 10).await;
-        let got: Vec<&str> = out.iter().map(|t| t.as_str()).collect();
+        let got: Vec<&str> = out.iter().map(|q| q.text.as_str()).collect();
         assert_eq!(got, ["2", "3", "4"]);
     }
 
@@ -204,7 +226,7 @@ mod tests {
         let mut out = Vec::new();
         q.wait_batch(&mut out, 2).await;
         assert_eq!(out.len(), 2);
-        assert_eq!(out[0].as_str(), "0");
+        assert_eq!(out[0].text.as_str(), "0");
         assert_eq!(q.len(), 3);
     }
 }

@@ -1,14 +1,21 @@
-//! The dashboard (`nd-hub --web PORT`): a small HTTP server for the static
-//! page in `hub/web/`, embedded in the binary. The page itself is an eater:
-//! the browser connects to the hub's out port like any other eater, so the
-//! hub serves files here and nothing else.
+//! The hub's HTTP side: a small server for
 //!
-//! Why not hyper/axum: four fixed files, GET only, one response per
+//! - the dashboard (`nd-hub --web PORT`): the static page in `hub/web/`,
+//!   embedded in the binary. The page itself is an eater: the browser
+//!   connects to the hub's out port like any other eater, so the hub serves
+//!   files here and nothing else;
+//! - `/metrics` (Prometheus text) and `/healthz` (`nd-hub --metrics PORT`).
+//!
+//! Both may share one port. Neither is authenticated: bind `--metrics` to
+//! an internal address (`--metrics 127.0.0.1:9101`) where that matters.
+//!
+//! Why not hyper/axum: a few fixed routes, GET only, one response per
 //! connection. `httparse` (already a dependency, through tungstenite) parses
 //! the request; the rest is a bounded read and a write. Hostile clients are
 //! bounded: [`MAX_REQUEST_HEAD`] bytes within [`REQUEST_TIMEOUT`], then the
 //! connection is closed.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -53,6 +60,24 @@ const ASSETS: &[(&str, &str, &str)] = &[
 const CSP: &str = "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; \
                    style-src 'self'; script-src 'self'; base-uri 'none'; frame-ancestors 'none'";
 
+/// What one HTTP listener serves.
+#[derive(Clone)]
+pub(crate) struct Site {
+    /// The dashboard, if served here.
+    pub(crate) dashboard: Option<Dashboard>,
+    /// The hub whose `/metrics` and `/healthz` are served here, if any.
+    pub(crate) metrics: Option<Arc<crate::State>>,
+}
+
+/// What the dashboard page needs to find the out port.
+#[derive(Clone, Copy)]
+pub(crate) struct Dashboard {
+    /// The hub's out port (the bound one, if 0 was asked).
+    pub(crate) out_port: u16,
+    /// Whether the out port speaks wss://.
+    pub(crate) tls: bool,
+}
+
 /// A response: status line, content type, body.
 struct Response {
     status: &'static str,
@@ -71,18 +96,39 @@ impl Response {
 }
 
 /// The response to a request for `path` (query string included) with `method`.
-fn route(method: &str, path: &str, out_port: u16) -> Response {
+fn route(method: &str, path: &str, site: &Site) -> Response {
     if method != "GET" && method != "HEAD" {
         return Response::text("405 Method Not Allowed", "only GET");
     }
     let path = path.split(['?', '#']).next().unwrap_or("/");
+    if let Some(state) = &site.metrics {
+        match path {
+            "/metrics" => {
+                return Response {
+                    status: "200 OK",
+                    content_type: "text/plain; version=0.0.4; charset=utf-8",
+                    body: state.metrics(),
+                }
+            }
+            // Serving at all means the hub is up: the accept loops and
+            // this server stop together at shutdown.
+            "/healthz" => return Response::text("200 OK", "ok"),
+            _ => {}
+        }
+    }
+    let Some(dashboard) = site.dashboard else {
+        return Response::text("404 Not Found", "not found");
+    };
     if path == "/config.json" {
         // Where the page's WebSocket goes: the hub's out port on the host
         // the page came from.
         return Response {
             status: "200 OK",
             content_type: "application/json",
-            body: format!("{{\"out_port\":{out_port}}}"),
+            body: format!(
+                "{{\"out_port\":{},\"tls\":{}}}",
+                dashboard.out_port, dashboard.tls
+            ),
         };
     }
     match ASSETS.iter().find(|(p, _, _)| *p == path) {
@@ -95,10 +141,15 @@ fn route(method: &str, path: &str, out_port: u16) -> Response {
     }
 }
 
-/// Serves the dashboard on `listener` until `stop` turns true.
-pub async fn serve(listener: TcpListener, out_port: u16, mut stop: watch::Receiver<bool>) {
+/// Serves `site` on `listener` until `stop` turns true.
+pub(crate) async fn serve(listener: TcpListener, site: Site, mut stop: watch::Receiver<bool>) {
     if let Ok(addr) = listener.local_addr() {
-        info!("dashboard: http://{addr}/");
+        if site.dashboard.is_some() {
+            info!("dashboard: http://{addr}/");
+        }
+        if site.metrics.is_some() {
+            info!("metrics: http://{addr}/metrics, health: http://{addr}/healthz");
+        }
     }
     let mut conns = JoinSet::new();
     loop {
@@ -106,8 +157,9 @@ pub async fn serve(listener: TcpListener, out_port: u16, mut stop: watch::Receiv
             _ = crate::stopped(&mut stop) => break,
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
+                    let site = site.clone();
                     conns.spawn(async move {
-                        if let Err(e) = serve_one(stream, out_port).await {
+                        if let Err(e) = serve_one(stream, &site).await {
                             debug!("dashboard client {peer}: {e}");
                         }
                     });
@@ -124,7 +176,7 @@ pub async fn serve(listener: TcpListener, out_port: u16, mut stop: watch::Receiv
     conns.abort_all();
 }
 
-async fn serve_one(mut stream: TcpStream, out_port: u16) -> std::io::Result<()> {
+async fn serve_one(mut stream: TcpStream, site: &Site) -> std::io::Result<()> {
     let mut head = Vec::with_capacity(1024);
     let mut buf = [0u8; 1024];
     let read = tokio::time::timeout(REQUEST_TIMEOUT, async {
@@ -156,7 +208,7 @@ async fn serve_one(mut stream: TcpStream, out_port: u16) -> std::io::Result<()> 
         Ok(httparse::Status::Complete(_)) => {
             let method = req.method.unwrap_or("");
             (
-                route(method, req.path.unwrap_or("/"), out_port),
+                route(method, req.path.unwrap_or("/"), site),
                 method == "HEAD",
             )
         }
@@ -188,19 +240,38 @@ async fn serve_one(mut stream: TcpStream, out_port: u16) -> std::io::Result<()> 
 mod tests {
     use super::*;
 
+    fn dashboard(out_port: u16) -> Site {
+        Site {
+            dashboard: Some(Dashboard {
+                out_port,
+                tls: false,
+            }),
+            metrics: None,
+        }
+    }
+
     #[test]
     fn routes() {
-        assert_eq!(route("GET", "/", 1).status, "200 OK");
-        assert!(route("GET", "/?hub=x", 1).body.contains("<html"));
+        let site = dashboard(11348);
+        assert_eq!(route("GET", "/", &site).status, "200 OK");
+        assert!(route("GET", "/?hub=x", &site).body.contains("<html"));
         assert_eq!(
-            route("GET", "/config.json", 11348).body,
-            "{\"out_port\":11348}"
+            route("GET", "/config.json", &site).body,
+            "{\"out_port\":11348,\"tls\":false}"
         );
         assert_eq!(
-            route("GET", "/app.js", 1).content_type,
+            route("GET", "/app.js", &site).content_type,
             "text/javascript; charset=utf-8"
         );
-        assert_eq!(route("GET", "/../etc/passwd", 1).status, "404 Not Found");
-        assert_eq!(route("POST", "/", 1).status, "405 Method Not Allowed");
+        assert_eq!(
+            route("GET", "/../etc/passwd", &site).status,
+            "404 Not Found"
+        );
+        assert_eq!(route("POST", "/", &site).status, "405 Method Not Allowed");
+        assert_eq!(
+            route("GET", "/metrics", &site).status,
+            "404 Not Found",
+            "no metrics unless asked"
+        );
     }
 }

@@ -90,7 +90,7 @@ fn the_dashboard_shows_what_the_kitchens_make() {
         r
     };
     assert!(get("/").starts_with("HTTP/1.1 200 OK"));
-    assert!(get("/config.json").ends_with(&format!("{{\"out_port\":{out_port}}}")));
+    assert!(get("/config.json").ends_with(&format!("{{\"out_port\":{out_port},\"tls\":false}}")));
     assert!(get("/nope").starts_with("HTTP/1.1 404"));
 
     let artifacts = workspace_dir().join("artifacts");

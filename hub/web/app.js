@@ -194,13 +194,24 @@ function setState(state, text) {
   pill.textContent = text;
 }
 
+// The hub's out port, from ?hub=URL or the hub's config.json. A hub that
+// requires eater tokens gets the page's own ?token=TOKEN (browsers cannot
+// set headers on a WebSocket, so the token goes in the query).
 async function hubUrl() {
-  const asked = new URLSearchParams(location.search).get('hub');
-  if (asked) return asked;
-  const config = await (await fetch('config.json')).json();
-  const proto = location.protocol === 'https:' ? 'wss' : 'ws';
-  return `${proto}://${location.hostname}:${config.out_port}`;
+  const params = new URLSearchParams(location.search);
+  let url = params.get('hub');
+  if (!url) {
+    const config = await (await fetch('config.json')).json();
+    const proto = config.tls || location.protocol === 'https:' ? 'wss' : 'ws';
+    url = `${proto}://${location.hostname}:${config.out_port}/`;
+  }
+  const token = params.get('token');
+  if (token) url += (url.includes('?') ? '&' : '?') + 'token=' + encodeURIComponent(token);
+  return url;
 }
+
+// A URL fit for showing: the token hidden.
+const shown = (url) => url.replace(/([?&]token=)[^&]*/, '$1***');
 
 let backoff = 250;
 async function connect() {
@@ -215,7 +226,7 @@ async function connect() {
   ws.onopen = () => {
     backoff = 250;
     ws.send(JSON.stringify({ eater_name: 'web-dashboard' }));
-    setState('open', `connected to ${url}`);
+    setState('open', `connected to ${shown(url)}`);
   };
   ws.onmessage = (e) => {
     let d;

@@ -288,13 +288,18 @@ pub fn parse_hello(text: &str, name_key: &'static str) -> Result<Hello, InvalidH
     Ok(Hello { name, info })
 }
 
-/// netdumplings' application-level WebSocket close codes.
+/// Application-level WebSocket close codes: netdumplings' (41xx), and ours
+/// in the same range where netdumplings has none.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CloseCode {
     /// 4101: the client was interrupted (Ctrl-C) and is leaving.
     ConnectionCancelled,
     /// 4102: an eater got the number of dumplings it asked for.
     EaterFull,
+    /// 4103 (ours; netdumplings has no authentication): the hub requires a
+    /// token and the peer presented none, or a wrong one. Clients should not
+    /// retry with the same token.
+    Unauthorized,
 }
 
 impl CloseCode {
@@ -303,6 +308,7 @@ impl CloseCode {
         match self {
             CloseCode::ConnectionCancelled => 4101,
             CloseCode::EaterFull => 4102,
+            CloseCode::Unauthorized => 4103,
         }
     }
 
@@ -311,6 +317,7 @@ impl CloseCode {
         match self {
             CloseCode::ConnectionCancelled => "connection cancelled",
             CloseCode::EaterFull => "dumpling eater is full",
+            CloseCode::Unauthorized => "unauthorized: missing or invalid token",
         }
     }
 
@@ -319,6 +326,7 @@ impl CloseCode {
         match code {
             4101 => Some(CloseCode::ConnectionCancelled),
             4102 => Some(CloseCode::EaterFull),
+            4103 => Some(CloseCode::Unauthorized),
             _ => None,
         }
     }

@@ -37,10 +37,10 @@ pub const QUIET_BEFORE_REJECT: Duration = Duration::from_millis(300);
 /// Where dumplings go.
 #[derive(Debug, Clone)]
 pub enum Output {
-    /// To a hub (`HOST:PORT` or URL of its in port), buffering up to `buffer`.
+    /// To a hub, buffering up to `buffer`.
     Hub {
-        /// Hub address.
-        hub: String,
+        /// The hub's in port: URL (see [`nd_client::hub_url`]), CA file, token.
+        endpoint: nd_client::HubEndpoint,
         /// Relay buffer, in dumplings.
         buffer: usize,
     },
@@ -210,9 +210,9 @@ pub fn run(mut config: KitchenConfig, stop: Arc<AtomicBool>) -> anyhow::Result<K
                 .name("printer".into())
                 .spawn(move || OutputResult::Printed(relay::print_blocking(&kitchen, rx)))?
         }
-        Output::Hub { hub, buffer } => {
+        Output::Hub { endpoint, buffer } => {
             let relay_config = RelayConfig {
-                url: relay::hub_url(hub),
+                endpoint: endpoint.clone(),
                 kitchen: config.name.clone(),
                 hello: KitchenHello {
                     kitchen_name: config.name.clone(),

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use anyhow::Context as _;
 use clap::{ArgAction, Parser};
 use nd_runtime::capture::{Source, DEFAULT_FILTER};
 use nd_runtime::host::{ChefHost, Limits};
@@ -36,7 +37,8 @@ struct Args {
         default_value = "default_kitchen"
     )]
     kitchen_name: String,
-    /// Address where nd-hub is receiving dumplings (HOST:PORT or a ws:// URL).
+    /// Address where nd-hub is receiving dumplings (HOST:PORT, or a ws:// or
+    /// wss:// URL).
     #[arg(
         short = 'h',
         long,
@@ -44,6 +46,13 @@ struct Args {
         default_value = "localhost:11347"
     )]
     hub: String,
+    /// CA certificates (PEM) to trust for a wss:// hub, instead of the system's.
+    #[arg(long, value_name = "FILE")]
+    ca_file: Option<PathBuf>,
+    /// File holding the token for a hub that requires kitchen tokens (its
+    /// first line). Default: the ND_HUB_TOKEN environment variable, if set.
+    #[arg(long, value_name = "FILE")]
+    token_file: Option<PathBuf>,
     /// Network interface to sniff ("all": every interface).
     #[arg(short = 'i', long, value_name = "INTERFACE", default_value = "all")]
     interface: String,
@@ -189,7 +198,12 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
             Output::Print
         } else {
             Output::Hub {
-                hub: args.hub.clone(),
+                endpoint: nd_client::HubEndpoint {
+                    url: nd_client::hub_url(&args.hub),
+                    ca_file: args.ca_file.clone(),
+                    token: nd_client::token_from(args.token_file.as_deref())
+                        .context("cannot read the hub token")?,
+                },
                 buffer: args.buffer,
             }
         },

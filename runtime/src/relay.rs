@@ -112,8 +112,8 @@ pub struct RelayStats {
 /// Where and how to relay.
 #[derive(Debug, Clone)]
 pub struct RelayConfig {
-    /// `ws://host:port` of the hub's in port.
-    pub url: String,
+    /// The hub's in port: URL (`ws://` or `wss://`), CA file, token.
+    pub endpoint: nd_client::HubEndpoint,
     /// The kitchen's name (in every dumpling's metadata).
     pub kitchen: String,
     /// The hello sent on every connection.
@@ -122,15 +122,6 @@ pub struct RelayConfig {
     pub buffer: usize,
     /// Replay mode: wait for room instead of dropping.
     pub wait: bool,
-}
-
-/// Turns `HOST:PORT` into `ws://HOST:PORT` (URLs pass through).
-pub fn hub_url(hub: &str) -> String {
-    if hub.starts_with("ws://") || hub.starts_with("wss://") {
-        hub.to_string()
-    } else {
-        format!("ws://{hub}")
-    }
 }
 
 fn encode(kitchen: &str, o: &Outgoing) -> String {
@@ -155,6 +146,10 @@ pub async fn run(
     let mut backoff = RECONNECT_MIN;
     let mut connected_once = false;
     let buffer = config.buffer.max(1);
+    let url = config.endpoint.display_url();
+    // Set when the hub refused our token: retry slowly (an operator may add
+    // the token to the hub and reload it; the buffer is kept meanwhile).
+    let mut refused = false;
 
     loop {
         // --- connect (keep receiving meanwhile, within the buffer) ---------
@@ -162,15 +157,18 @@ pub async fn run(
             if *cancel.borrow() {
                 return stats;
             }
-            match tokio_tungstenite::connect_async(config.url.as_str()).await {
-                Ok((ws, _)) => break ws,
+            match config.endpoint.connect().await {
+                Ok(ws) => break ws,
                 Err(e) => {
                     if !connected_once && backoff == RECONNECT_MIN {
-                        tracing::warn!("cannot reach nd-hub at {}: {e}; retrying", config.url);
+                        tracing::warn!("cannot reach nd-hub at {url}: {e}; retrying");
                     } else {
-                        tracing::debug!("cannot reach nd-hub at {}: {e}", config.url);
+                        tracing::debug!("cannot reach nd-hub at {url}: {e}");
                     }
                 }
+            }
+            if std::mem::take(&mut refused) {
+                backoff = RECONNECT_MAX;
             }
             let sleep = tokio::time::sleep(backoff);
             tokio::pin!(sleep);
@@ -195,9 +193,9 @@ pub async fn run(
         };
         if connected_once {
             stats.reconnects += 1;
-            tracing::info!("reconnected to nd-hub at {}", config.url);
+            tracing::info!("reconnected to nd-hub at {url}");
         } else {
-            tracing::info!("connected to nd-hub at {}", config.url);
+            tracing::info!("connected to nd-hub at {url}");
         }
         connected_once = true;
         backoff = RECONNECT_MIN;
@@ -284,6 +282,17 @@ pub async fn run(
                                 acked_to = n;
                             }
                         }
+                    }
+                    Some(Ok(Message::Close(Some(frame))))
+                        if u16::from(frame.code) == CloseCode::Unauthorized.code() =>
+                    {
+                        tracing::error!(
+                            "nd-hub at {url} refused this kitchen: {}; give it a valid token \
+                             (--token-file or ND_HUB_TOKEN). Retrying every {RECONNECT_MAX:?}",
+                            frame.reason
+                        );
+                        refused = true;
+                        break "refused by the hub";
                     }
                     Some(Ok(Message::Close(frame))) => {
                         tracing::warn!("nd-hub closed the connection: {frame:?}");

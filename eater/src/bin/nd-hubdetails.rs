@@ -21,7 +21,7 @@ use nd_eater::{pretty, CloseCode, Eater, EaterConfig, EaterError};
     max_term_width = 100
 )]
 struct Args {
-    /// Address where nd-hub is sending dumplings from (HOST:PORT or a ws:// URL).
+    /// Address where nd-hub is sending dumplings from (HOST:PORT, or a ws:// or wss:// URL).
     #[arg(
         short = 'h',
         long,
@@ -50,6 +50,8 @@ struct Args {
     /// 0 waits forever, as netdumplings did.
     #[arg(long, value_name = "SECONDS", default_value_t = 0)]
     timeout: u64,
+    #[command(flatten)]
+    access: nd_eater::cli::HubAccess,
     /// Print help (netdumplings' tools use --help only; -h is --hub).
     #[arg(long, action = ArgAction::Help)]
     help: Option<bool>,
@@ -63,6 +65,13 @@ fn main() -> ExitCode {
 async fn run(args: Args) -> ExitCode {
     let color = !args.no_color && !args.json && std::io::stdout().is_terminal();
     let config = EaterConfig::new(&args.hub, &args.eater_name).chef("SystemStatusChef");
+    let config = match args.access.apply(config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("nd-hubdetails: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let mut eater = match Eater::connect(config).await {
         Ok(e) => e,
         Err(e) => {

@@ -25,7 +25,7 @@ const RESET: &str = "\x1b[0m";
     max_term_width = 100
 )]
 struct Args {
-    /// Address where nd-hub is sending dumplings from (HOST:PORT or a ws:// URL).
+    /// Address where nd-hub is sending dumplings from (HOST:PORT, or a ws:// or wss:// URL).
     #[arg(
         short = 'h',
         long,
@@ -54,6 +54,8 @@ struct Args {
     /// Exit after N status dumplings.
     #[arg(long, value_name = "N")]
     count: Option<u64>,
+    #[command(flatten)]
+    access: nd_eater::cli::HubAccess,
     /// Print help (netdumplings' tools use --help only; -h is --hub).
     #[arg(long, action = ArgAction::Help)]
     help: Option<bool>,
@@ -100,6 +102,13 @@ async fn run(args: Args) -> ExitCode {
     let color = !args.no_color && terminal;
     let in_place = terminal && !args.lines;
     let config = EaterConfig::new(&args.hub, &args.eater_name).chef("SystemStatusChef");
+    let config = match args.access.apply(config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("nd-hubstatus: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let mut eater = match Eater::connect(config).await {
         Ok(e) => e,
         Err(e) => {

@@ -18,7 +18,7 @@ use nd_eater::{pretty, CloseCode, Driver, Eater, EaterConfig};
     max_term_width = 100
 )]
 struct Args {
-    /// Address where nd-hub is sending dumplings from (HOST:PORT or a ws:// URL).
+    /// Address where nd-hub is sending dumplings from (HOST:PORT, or a ws:// or wss:// URL).
     #[arg(
         short = 'h',
         long,
@@ -73,6 +73,8 @@ struct Args {
     /// Reconnect (with backoff) when the hub goes away, instead of exiting.
     #[arg(long)]
     reconnect: bool,
+    #[command(flatten)]
+    access: nd_eater::cli::HubAccess,
     /// Print help (netdumplings' tools use --help only; -h is --hub).
     #[arg(long, action = ArgAction::Help)]
     help: Option<bool>,
@@ -88,6 +90,13 @@ async fn run(args: Args) -> ExitCode {
     let mut config = EaterConfig::new(&args.hub, &args.eater_name).reconnect(args.reconnect);
     config.chefs = args.chefs.clone();
     config.kitchens = args.kitchens.clone();
+    let config = match args.access.apply(config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("nd-print: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let mut eater = match Eater::connect(config).await {
         Ok(e) => e,
         Err(e) => {
