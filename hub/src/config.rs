@@ -301,7 +301,7 @@ impl Settings {
         })?;
         let mut settings: Settings = toml::from_str(&text).map_err(|e| ConfigError::Parse {
             path: path.to_owned(),
-            message: e.to_string(),
+            message: one_line(&text, &e),
         })?;
         // Relative paths in the file are relative to the file, as users of
         // nginx/systemd-style configs expect, not to the hub's working dir.
@@ -462,6 +462,22 @@ impl Settings {
             web_port: self.web,
             metrics,
         })
+    }
+}
+
+/// toml's error on one line ("line L, column C: message"): its own Display
+/// draws the offending line with a caret over several lines, which reads
+/// badly in a log (one event per line, JSON for journald).
+fn one_line(text: &str, e: &toml::de::Error) -> String {
+    let message = e.message().replace('\n', " ");
+    match e.span() {
+        Some(span) => {
+            let before = &text[..span.start.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+            format!("line {line}, column {column}: {message}")
+        }
+        None => message,
     }
 }
 

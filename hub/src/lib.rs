@@ -285,7 +285,13 @@ impl HubHandle {
     /// (the old configuration stays) if `config` changes what needs a
     /// restart (addresses, ports) or its TLS files cannot be loaded.
     pub fn reload(&self, config: Config) -> anyhow::Result<()> {
-        let result = self.try_reload(config);
+        self.reload_from(|| Ok(config))
+    }
+
+    /// [`HubHandle::reload`] with the configuration `load` gives; a `load`
+    /// that fails (an unreadable file, say) counts as a failed reload too.
+    pub fn reload_from(&self, load: impl FnOnce() -> anyhow::Result<Config>) -> anyhow::Result<()> {
+        let result = load().and_then(|config| self.try_reload(config));
         let counter = match result {
             Ok(()) => &self.state.counters.reloads_ok,
             Err(_) => &self.state.counters.reloads_failed,

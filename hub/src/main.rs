@@ -154,10 +154,7 @@ async fn reload_on_sighup(args: Args, handle: nd_hub::HubHandle) {
     while hup.recv().await.is_some() {
         tracing::info!("caught SIGHUP; reloading the configuration");
         notify(&[NotifyState::Reloading]);
-        let result = args
-            .resolve()
-            .map_err(anyhow::Error::from)
-            .and_then(|(_, config)| handle.reload(config));
+        let result = handle.reload_from(|| Ok(args.resolve()?.1));
         match result {
             Ok(()) => tracing::info!("configuration reloaded"),
             Err(e) => tracing::error!("reload failed, keeping the running configuration: {e:#}"),

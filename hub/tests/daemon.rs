@@ -1,0 +1,727 @@
+//! `nd-hub` as a daemon: the binary runs as a subprocess with a `--config`
+//! file, and the tests talk to it over real sockets: signals (SIGTERM
+//! drain, SIGHUP reload), systemd readiness, tokens, TLS with a test CA,
+//! /metrics (parsed by the Python `prometheus_client`), limits, exit codes,
+//! and the systemd unit (`systemd-analyze verify`).
+
+use std::io::{Read, Write};
+use std::os::unix::net::UnixDatagram;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use nd_client::{HubEndpoint, HubStream};
+use nd_eater::{Eater, EaterConfig};
+use nd_protocol::{encode_dumpling, Driver};
+use nd_testkit::{free_port, peer_venv, workspace_dir, Child};
+use tokio_tungstenite::tungstenite::Message;
+
+const WAIT: Duration = Duration::from_secs(20);
+
+/// A running `nd-hub --config FILE`, with its ports and its directory.
+struct Hub {
+    child: Child,
+    in_port: u16,
+    out_port: u16,
+    metrics_port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl Hub {
+    /// Starts a hub on 127.0.0.1 whose config file is the ports plus `extra`.
+    fn start(extra: &str) -> Hub {
+        Hub::start_with(extra, tempfile::tempdir().unwrap(), |_| {})
+    }
+
+    fn start_with(extra: &str, dir: tempfile::TempDir, tweak: impl FnOnce(&mut Command)) -> Hub {
+        let (in_port, out_port, metrics_port) = (free_port(), free_port(), free_port());
+        let config = dir.path().join("nd-hub.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "address = \"127.0.0.1\"\nin_port = {in_port}\nout_port = {out_port}\n\
+                 metrics = \"{metrics_port}\"\nstatus_freq = 3600\n{extra}"
+            ),
+        )
+        .unwrap();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_nd-hub"));
+        cmd.arg("--config").arg(&config).env("ND_LOG", "info");
+        tweak(&mut cmd);
+        let child = Child::spawn("nd-hub", cmd);
+        child.wait_for_line(WAIT, |l| l.contains("dumpling hub initiated"));
+        Hub {
+            child,
+            in_port,
+            out_port,
+            metrics_port,
+            dir,
+        }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Rewrites the config file (same ports) and sends SIGHUP; waits for
+    /// the hub's verdict, which is returned.
+    fn reload(&self, extra: &str) -> String {
+        let config = self.path("nd-hub.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "address = \"127.0.0.1\"\nin_port = {}\nout_port = {}\nmetrics = \"{}\"\n\
+                 status_freq = 3600\n{extra}",
+                self.in_port, self.out_port, self.metrics_port
+            ),
+        )
+        .unwrap();
+        let before = self.reload_verdicts();
+        self.child.signal("HUP");
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let verdicts: Vec<String> = self
+                .child
+                .stderr()
+                .into_iter()
+                .filter(|l| l.contains("configuration reloaded") || l.contains("reload failed"))
+                .collect();
+            if verdicts.len() > before {
+                return verdicts.last().unwrap().clone();
+            }
+            assert!(Instant::now() < deadline, "no reload verdict");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn reload_verdicts(&self) -> usize {
+        self.child
+            .stderr()
+            .iter()
+            .filter(|l| l.contains("configuration reloaded") || l.contains("reload failed"))
+            .count()
+    }
+
+    fn kitchen_url(&self) -> String {
+        format!("ws://127.0.0.1:{}", self.in_port)
+    }
+
+    fn eater_url(&self) -> String {
+        format!("ws://127.0.0.1:{}", self.out_port)
+    }
+
+    /// GET `path` on the metrics port: (status line, body).
+    fn http_get(&self, path: &str) -> (String, String) {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", self.metrics_port)).unwrap();
+        write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        let mut r = String::new();
+        s.read_to_string(&mut r).unwrap();
+        let (head, body) = r.split_once("\r\n\r\n").unwrap();
+        (head.lines().next().unwrap().to_string(), body.to_string())
+    }
+
+    /// /metrics, parsed by the Python prometheus_client parser: every
+    /// sample as (name, labels, value).
+    fn metrics(&self) -> Vec<Sample> {
+        let (status, body) = self.http_get("/metrics");
+        assert_eq!(status, "HTTP/1.1 200 OK");
+        parse_prometheus(&body)
+    }
+}
+
+/// One sample: name, labels, value.
+type Sample = (String, serde_json::Map<String, serde_json::Value>, f64);
+
+/// Parses Prometheus text with the reference Python parser (an independent
+/// oracle: it raises on anything malformed).
+fn parse_prometheus(text: &str) -> Vec<Sample> {
+    let script = "import sys, json\n\
+        from prometheus_client.parser import text_string_to_metric_families\n\
+        for fam in text_string_to_metric_families(sys.stdin.read()):\n\
+        \x20   for s in fam.samples:\n\
+        \x20       print(json.dumps([s.name, s.labels, s.value]))\n";
+    let mut child = Command::new(peer_venv().join("bin").join("python"))
+        .args(["-c", script])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("python from the peer venv (just peer)");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "prometheus_client cannot parse /metrics: {}\n{text}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// The value of the sample `name` whose labels include `labels`.
+fn value(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    samples
+        .iter()
+        .find(|(n, l, _)| {
+            n == name
+                && labels
+                    .iter()
+                    .all(|(k, v)| l.get(*k).and_then(|x| x.as_str()) == Some(v))
+        })
+        .map(|s| s.2)
+}
+
+fn endpoint(url: &str, token: Option<&str>, ca: Option<&Path>) -> HubEndpoint {
+    HubEndpoint {
+        url: url.to_string(),
+        ca_file: ca.map(Path::to_path_buf),
+        token: token.map(str::to_string),
+    }
+}
+
+/// A kitchen: connects and says hello.
+async fn kitchen(ep: &HubEndpoint, name: &str) -> HubStream {
+    let mut ws = ep.connect().await.expect("kitchen connects");
+    let hello = serde_json::json!({
+        "kitchen_name": name, "interface": "test", "filter": "",
+        "chefs": ["TestChef"], "poke_interval": 5,
+    });
+    ws.send(Message::Text(hello.to_string().into()))
+        .await
+        .unwrap();
+    ws
+}
+
+fn dumpling(kitchen: &str, chef: &str, n: u64) -> String {
+    encode_dumpling(
+        chef,
+        Some(kitchen),
+        1.5,
+        Driver::Packet,
+        &format!("{{\"n\":{n}}}"),
+    )
+}
+
+async fn send(ws: &mut HubStream, text: String) {
+    ws.send(Message::Text(text.into())).await.unwrap();
+}
+
+/// The close frame a peer gets (code, reason), reading past anything else.
+async fn close_of(ws: &mut HubStream) -> (u16, String) {
+    let got = tokio::time::timeout(WAIT, async {
+        while let Some(msg) = ws.next().await {
+            if let Ok(Message::Close(Some(f))) = msg {
+                return Some((u16::from(f.code), f.reason.to_string()));
+            }
+        }
+        None
+    })
+    .await
+    .expect("a close frame in time");
+    got.expect("a close frame, not a dropped connection")
+}
+
+async fn eater(url: &str, name: &str, token: Option<&str>, ca: Option<&Path>) -> Eater {
+    let config = EaterConfig::new(url, name)
+        .token(token.map(str::to_string))
+        .ca_file(ca.map(Path::to_path_buf));
+    let e = Eater::connect(config).await.expect("eater connects");
+    // The hub registers an eater once its hello is read.
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    e
+}
+
+/// The next dumpling's `payload.n` and chef.
+async fn next_n(e: &mut Eater) -> (u64, String) {
+    let d = tokio::time::timeout(WAIT, e.next())
+        .await
+        .expect("a dumpling in time")
+        .expect("stream open")
+        .expect("valid dumpling");
+    (
+        d.payload_value()["n"].as_u64().expect("payload.n"),
+        d.metadata.chef.clone(),
+    )
+}
+
+/// Waits until `n` eaters are registered (per /metrics).
+fn wait_for_eaters(hub: &Hub, n: f64) {
+    let deadline = Instant::now() + WAIT;
+    while value(&hub.metrics(), "nd_hub_eaters_connected", &[]) != Some(n) {
+        assert!(Instant::now() < deadline, "{n} eaters never registered");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_drains_with_close_frames_exits_0_and_tells_systemd() {
+    let dir = tempfile::tempdir().unwrap();
+    let sock_path = dir.path().join("notify.sock");
+    let notify = UnixDatagram::bind(&sock_path).unwrap();
+    notify
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut hub = Hub::start_with("", dir, |cmd| {
+        cmd.env("NOTIFY_SOCKET", &sock_path);
+    });
+    let mut buf = [0u8; 256];
+    let n = notify.recv(&mut buf).expect("READY=1 from the hub");
+    assert_eq!(String::from_utf8_lossy(&buf[..n]).trim(), "READY=1");
+
+    let mut e = eater(&hub.eater_url(), "e", None, None).await;
+    let mut k = kitchen(&endpoint(&hub.kitchen_url(), None, None), "k").await;
+    send(&mut k, dumpling("k", "TestChef", 1)).await;
+    assert_eq!(next_n(&mut e).await.0, 1);
+
+    hub.child.signal("TERM");
+    assert_eq!(close_of(&mut k).await, (1001, "hub shutting down".into()));
+    let end = tokio::time::timeout(WAIT, e.next()).await.unwrap();
+    assert!(end.is_none(), "the eater's stream ends");
+    assert_eq!(e.close_reason(), Some("1001 hub shutting down"));
+    let status = hub.child.wait_exit(WAIT);
+    assert_eq!(status.code(), Some(0), "clean drain exits 0");
+    let n = notify.recv(&mut buf).expect("STOPPING=1 from the hub");
+    assert_eq!(String::from_utf8_lossy(&buf[..n]).trim(), "STOPPING=1");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_swaps_the_token_list_without_dropping_anyone() {
+    let hub = Hub::start("kitchen_tokens = [\"old-token\"]\n");
+    let mut e = eater(&hub.eater_url(), "e", None, None).await;
+    let mut old = kitchen(
+        &endpoint(&hub.kitchen_url(), Some("old-token"), None),
+        "old",
+    )
+    .await;
+    send(&mut old, dumpling("old", "TestChef", 1)).await;
+    assert_eq!(next_n(&mut e).await.0, 1);
+
+    let verdict = hub.reload("kitchen_tokens = [\"new-token\"]\n");
+    assert!(verdict.contains("configuration reloaded"), "{verdict}");
+
+    // The old token no longer opens a connection...
+    let mut refused = kitchen(
+        &endpoint(&hub.kitchen_url(), Some("old-token"), None),
+        "late",
+    )
+    .await;
+    assert_eq!(close_of(&mut refused).await.0, 4103);
+    // ...the new one does, and the eater connected before the reload gets it.
+    let mut new = kitchen(
+        &endpoint(&hub.kitchen_url(), Some("new-token"), None),
+        "new",
+    )
+    .await;
+    send(&mut new, dumpling("new", "TestChef", 2)).await;
+    assert_eq!(next_n(&mut e).await.0, 2);
+    // The kitchen admitted under the old list was not dropped either.
+    send(&mut old, dumpling("old", "TestChef", 3)).await;
+    assert_eq!(next_n(&mut e).await.0, 3);
+
+    // A broken file is refused whole; the running configuration stays.
+    let verdict = hub.reload("kitchen_tokens = [\"other\"]\nno_such_key = 1\n");
+    assert!(
+        verdict.contains("reload failed") && verdict.contains("no_such_key"),
+        "{verdict}"
+    );
+    let mut still = kitchen(&endpoint(&hub.kitchen_url(), Some("new-token"), None), "n2").await;
+    send(&mut still, dumpling("n2", "TestChef", 4)).await;
+    assert_eq!(next_n(&mut e).await.0, 4);
+    // Changing a port needs a restart: refused, said so.
+    let verdict = hub.reload("kitchen_tokens = [\"new-token\"]\nweb = 1\n");
+    assert!(verdict.contains("restart"), "{verdict}");
+
+    let m = hub.metrics();
+    assert_eq!(
+        value(&m, "nd_hub_config_reloads_total", &[("result", "ok")]),
+        Some(1.0)
+    );
+    assert_eq!(
+        value(&m, "nd_hub_config_reloads_total", &[("result", "failed")]),
+        Some(2.0)
+    );
+    assert_eq!(value(&m, "nd_hub_eaters_connected", &[]), Some(1.0));
+    assert_eq!(value(&m, "nd_hub_kitchens_connected", &[]), Some(3.0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn peers_without_a_valid_token_are_refused_with_4103() {
+    let hub = Hub::start("kitchen_tokens = [\"k-secret\"]\neater_tokens = [\"e-secret\"]\n");
+    let mut e = eater(&hub.eater_url(), "e", Some("e-secret"), None).await;
+
+    // No token, a wrong token: the WebSocket opens, then closes with 4103
+    // before the hub reads anything; what they send never reaches eaters.
+    for token in [None, Some("k-wrong"), Some("e-secret")] {
+        let mut k = kitchen(&endpoint(&hub.kitchen_url(), token, None), "intruder").await;
+        let _ = k
+            .send(Message::Text(dumpling("intruder", "X", 666).into()))
+            .await;
+        assert_eq!(
+            close_of(&mut k).await,
+            (4103, "unauthorized: missing or invalid token".into()),
+            "token {token:?}"
+        );
+    }
+    // The query form (what a Python netdumplings kitchen can send) works.
+    let url = format!("{}/?token=k-secret", hub.kitchen_url());
+    let mut k = kitchen(&endpoint(&url, None, None), "python-style").await;
+    send(&mut k, dumpling("python-style", "TestChef", 7)).await;
+    assert_eq!(
+        next_n(&mut e).await.0,
+        7,
+        "only the authorised dumpling arrives"
+    );
+
+    // Eaters need their own token.
+    let mut anon = Eater::connect(EaterConfig::new(hub.eater_url(), "anon"))
+        .await
+        .unwrap();
+    assert!(tokio::time::timeout(WAIT, anon.next())
+        .await
+        .unwrap()
+        .is_none());
+    assert!(
+        anon.close_reason().unwrap().starts_with("4103"),
+        "{:?}",
+        anon.close_reason()
+    );
+
+    let log = hub.child.stderr().join("\n");
+    assert!(log.contains("kitchen refused: no token"), "{log}");
+    assert!(log.contains("kitchen refused: wrong token"), "{log}");
+    assert!(log.contains("eater refused: no token"), "{log}");
+    assert!(
+        !log.contains("k-wrong") && !log.contains("k-secret"),
+        "tokens never logged"
+    );
+    let m = hub.metrics();
+    assert_eq!(
+        value(
+            &m,
+            "nd_hub_connections_refused_total",
+            &[("port", "in"), ("reason", "unauthorized")]
+        ),
+        Some(3.0)
+    );
+    assert_eq!(
+        value(
+            &m,
+            "nd_hub_connections_refused_total",
+            &[("port", "out"), ("reason", "unauthorized")]
+        ),
+        Some(1.0)
+    );
+}
+
+#[test]
+fn without_tokens_the_hub_says_so_once() {
+    let hub = Hub::start("");
+    std::thread::sleep(Duration::from_millis(200));
+    let warnings: Vec<String> = hub
+        .child
+        .stderr()
+        .into_iter()
+        .filter(|l| l.contains("no tokens configured"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+}
+
+/// A test CA and a certificate for localhost/127.0.0.1 signed by it, as
+/// PEM files in `dir` with the given prefix: (ca.pem, cert.pem, key.pem).
+fn test_pki(dir: &Path, prefix: &str) -> (PathBuf, PathBuf, PathBuf) {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, format!("nd test CA {prefix}"));
+    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let params = CertificateParams::new(vec!["localhost".into(), "127.0.0.1".into()]).unwrap();
+    let cert = params.signed_by(&key, &ca).unwrap();
+    let paths = (
+        dir.join(format!("{prefix}-ca.pem")),
+        dir.join("cert.pem"),
+        dir.join("key.pem"),
+    );
+    std::fs::write(&paths.0, ca.pem()).unwrap();
+    std::fs::write(&paths.1, cert.pem()).unwrap();
+    std::fs::write(&paths.2, key.serialize_pem()).unwrap();
+    paths
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wss_kitchen_and_eater_with_a_test_ca_and_a_certificate_rotated_on_sighup() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ca1, _, _) = test_pki(dir.path(), "one");
+    let hub = Hub::start_with(
+        "tls_cert = \"cert.pem\"\ntls_key = \"key.pem\"\n",
+        dir,
+        |_| {},
+    );
+    let wss_in = format!("wss://localhost:{}", hub.in_port);
+    let wss_out = format!("wss://localhost:{}", hub.out_port);
+
+    let mut e = eater(&wss_out, "tls-eater", None, Some(&ca1)).await;
+    let mut k = kitchen(&endpoint(&wss_in, None, Some(&ca1)), "tls-kitchen").await;
+    for n in 1..=3 {
+        send(&mut k, dumpling("tls-kitchen", "TestChef", n)).await;
+    }
+    for n in 1..=3 {
+        assert_eq!(next_n(&mut e).await.0, n);
+    }
+
+    // Verification is real: without the CA, or in plain ws://, no connection.
+    let err = endpoint(&wss_out, None, None)
+        .connect()
+        .await
+        .expect_err("an unknown issuer is refused");
+    assert!(err.to_string().contains("certificate"), "{err}");
+    assert!(endpoint(&hub.eater_url(), None, None)
+        .connect()
+        .await
+        .is_err());
+
+    // Rotate: a new CA and certificate in place, SIGHUP. New connections
+    // see the new certificate; the open ones carry on.
+    let (ca2, _, _) = test_pki(hub.dir.path(), "two");
+    let verdict = hub.reload("tls_cert = \"cert.pem\"\ntls_key = \"key.pem\"\n");
+    assert!(verdict.contains("configuration reloaded"), "{verdict}");
+    assert!(endpoint(&wss_out, None, Some(&ca1))
+        .connect()
+        .await
+        .is_err());
+    let mut e2 = eater(&wss_out, "tls-eater-2", None, Some(&ca2)).await;
+    send(&mut k, dumpling("tls-kitchen", "TestChef", 4)).await;
+    assert_eq!(
+        next_n(&mut e).await.0,
+        4,
+        "the eater from before the rotation"
+    );
+    assert_eq!(next_n(&mut e2).await.0, 4);
+
+    // A rotation to a key that does not match is refused; the hub keeps serving.
+    std::fs::write(
+        hub.path("key.pem"),
+        rcgen::KeyPair::generate().unwrap().serialize_pem(),
+    )
+    .unwrap();
+    let verdict = hub.reload("tls_cert = \"cert.pem\"\ntls_key = \"key.pem\"\n");
+    assert!(verdict.contains("reload failed"), "{verdict}");
+    let mut e3 = eater(&wss_out, "tls-eater-3", None, Some(&ca2)).await;
+    send(&mut k, dumpling("tls-kitchen", "TestChef", 5)).await;
+    assert_eq!(next_n(&mut e3).await.0, 5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_parse_as_prometheus_text_and_count_what_was_sent() {
+    let hub = Hub::start("");
+    let (status, body) = hub.http_get("/healthz");
+    assert_eq!(
+        (status.as_str(), body.as_str()),
+        ("HTTP/1.1 200 OK", "ok\n")
+    );
+
+    let mut e1 = eater(&hub.eater_url(), "first", None, None).await;
+    let mut e2 = eater(&hub.eater_url(), "second \"quoted\"", None, None).await;
+    wait_for_eaters(&hub, 2.0);
+    let mut k = kitchen(&endpoint(&hub.kitchen_url(), None, None), "kA").await;
+    let mut bytes = [0u64; 2];
+    for n in 0..10 {
+        let chef = if n < 7 { "ChefA" } else { "ChefB" };
+        let text = dumpling("kA", chef, n);
+        bytes[(n >= 7) as usize] += text.len() as u64;
+        send(&mut k, text).await;
+    }
+    send(&mut k, "not json".into()).await;
+    send(&mut k, "{\"metadata\": {}}".into()).await;
+    for e in [&mut e1, &mut e2] {
+        for n in 0..10 {
+            assert_eq!(next_n(e).await.0, n);
+        }
+    }
+    // The eater's writer counts after its batch is flushed; give it a beat.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let m = hub.metrics();
+    let v = |name: &str, labels: &[(&str, &str)]| value(&m, name, labels);
+    let a = [("kitchen", "kA"), ("chef", "ChefA")];
+    let b = [("kitchen", "kA"), ("chef", "ChefB")];
+    assert_eq!(v("nd_hub_dumplings_in_total", &a), Some(7.0));
+    assert_eq!(v("nd_hub_dumplings_in_total", &b), Some(3.0));
+    assert_eq!(
+        v("nd_hub_dumpling_bytes_in_total", &a),
+        Some(bytes[0] as f64)
+    );
+    assert_eq!(
+        v("nd_hub_dumpling_bytes_in_total", &b),
+        Some(bytes[1] as f64)
+    );
+    assert_eq!(v("nd_hub_dumplings_out_total", &a), Some(14.0));
+    assert_eq!(v("nd_hub_dumplings_out_total", &b), Some(6.0));
+    assert_eq!(
+        v("nd_hub_dumpling_bytes_out_total", &a),
+        Some(2.0 * bytes[0] as f64)
+    );
+    assert_eq!(v("nd_hub_dumplings_invalid_total", &[]), Some(2.0));
+    assert_eq!(v("nd_hub_kitchens_connected", &[]), Some(1.0));
+    assert_eq!(v("nd_hub_eaters_connected", &[]), Some(2.0));
+    assert_eq!(v("nd_hub_connections_open", &[("port", "in")]), Some(1.0));
+    assert_eq!(v("nd_hub_connections_open", &[("port", "out")]), Some(2.0));
+    for name in ["first", "second \"quoted\""] {
+        assert_eq!(
+            v("nd_hub_eater_dumplings_out_total", &[("eater", name)]),
+            Some(10.0),
+            "{name}"
+        );
+        assert_eq!(v("nd_hub_eater_queue_depth", &[("eater", name)]), Some(0.0));
+        assert_eq!(
+            v("nd_hub_eater_dumplings_dropped_total", &[("eater", name)]),
+            Some(0.0)
+        );
+    }
+    assert_eq!(v("nd_hub_dumplings_dropped_total", &[]), Some(0.0));
+    assert_eq!(
+        v(
+            "nd_hub_info",
+            &[("tls", "false"), ("kitchen_tokens", "false")]
+        ),
+        Some(1.0)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_connections_refuses_with_503_and_a_fast_kitchen_is_slowed_not_cut() {
+    let hub = Hub::start("max_connections = 2\nkitchen_rate = 200\nkitchen_burst = 20\n");
+
+    // Two idle TCP connections fill the in port; a third is refused.
+    let idle: Vec<std::net::TcpStream> = (0..2)
+        .map(|_| std::net::TcpStream::connect(("127.0.0.1", hub.in_port)).unwrap())
+        .collect();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let err = endpoint(&hub.kitchen_url(), None, None)
+        .connect()
+        .await
+        .expect_err("a third connection is refused");
+    assert!(err.to_string().contains("503"), "{err}");
+    // The out port has its own budget.
+    let mut e = eater(&hub.eater_url(), "e", None, None).await;
+    drop(idle);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    // 120 dumplings at 200/s with a burst of 20: at least 0.5 s, all of
+    // them delivered, in order.
+    let mut k = kitchen(&endpoint(&hub.kitchen_url(), None, None), "fast").await;
+    let start = Instant::now();
+    for n in 0..120 {
+        send(&mut k, dumpling("fast", "TestChef", n)).await;
+    }
+    for n in 0..120 {
+        assert_eq!(next_n(&mut e).await.0, n);
+    }
+    let took = start.elapsed();
+    assert!(
+        took >= Duration::from_millis(450),
+        "not throttled: {took:?}"
+    );
+    let m = hub.metrics();
+    assert!(value(&m, "nd_hub_kitchen_throttled_seconds_total", &[]).unwrap() > 0.3);
+    assert_eq!(
+        value(
+            &m,
+            "nd_hub_connections_refused_total",
+            &[("port", "in"), ("reason", "max_connections")]
+        ),
+        Some(1.0)
+    );
+}
+
+#[test]
+fn exit_codes_tell_a_supervisor_what_happened() {
+    let hub_bin = env!("CARGO_BIN_EXE_nd-hub");
+    let dist = workspace_dir().join("hub").join("dist");
+    let run = |args: &[&str]| {
+        let out = Command::new(hub_bin).args(args).output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    // The shipped example configuration is valid.
+    let example = dist.join("nd-hub.toml");
+    let (code, err) = run(&["--config", example.to_str().unwrap(), "--check-config"]);
+    assert_eq!(code, Some(0), "{err}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "in_port = 1\neater_qeue = 5\n").unwrap();
+    let (code, err) = run(&["--config", bad.to_str().unwrap()]);
+    assert_eq!(code, Some(78));
+    assert!(
+        err.contains("eater_qeue") && err.contains("line 2"),
+        "{err}"
+    );
+
+    let (code, err) = run(&["--config", "/nonexistent/nd-hub.toml"]);
+    assert_eq!(code, Some(78));
+    assert!(err.contains("/nonexistent/nd-hub.toml"), "{err}");
+
+    let tls = dir.path().join("tls.toml");
+    std::fs::write(
+        &tls,
+        "tls_cert = \"missing.pem\"\ntls_key = \"missing.key\"\n",
+    )
+    .unwrap();
+    let (code, err) = run(&["--config", tls.to_str().unwrap(), "--check-config"]);
+    assert_eq!(code, Some(78));
+    assert!(err.contains("missing.pem"), "{err}");
+
+    let (code, _) = run(&["--eater-queue", "0"]);
+    assert_eq!(
+        code,
+        Some(78),
+        "a value out of range is a configuration error"
+    );
+    let (code, _) = run(&["--no-such-flag"]);
+    assert_eq!(code, Some(2), "usage error");
+
+    // A port in use is a runtime failure (1), which a supervisor may retry.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let (code, err) = run(&["-a", "127.0.0.1", "-i", &port, "-o", "0"]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("hub error"), "{err}");
+}
+
+#[test]
+fn the_systemd_unit_passes_systemd_analyze_verify() {
+    let unit = workspace_dir()
+        .join("hub")
+        .join("dist")
+        .join("nd-hub.service");
+    let text = std::fs::read_to_string(&unit).unwrap();
+    // verify checks that ExecStart's program exists: point it at the binary
+    // under test; every other line is checked as shipped.
+    assert!(text.contains("ExecStart=/usr/local/bin/nd-hub "));
+    let text = text.replace("/usr/local/bin/nd-hub", env!("CARGO_BIN_EXE_nd-hub"));
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("nd-hub.service");
+    std::fs::write(&copy, text).unwrap();
+    let out = Command::new("systemd-analyze")
+        .args(["verify", "--man=no"])
+        .arg(&copy)
+        .output()
+        .expect("systemd-analyze (Debian package systemd; .ci/run installs it)");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    // verify exits 0 on warnings such as an unknown key; none are allowed.
+    assert!(stderr.trim().is_empty(), "{stderr}");
+}
