@@ -315,3 +315,92 @@ fn nd_hubstatus_and_nd_hubdetails_report_the_hub() {
         "{text}"
     );
 }
+
+/// The whole pipeline over TLS with tokens: `nd-hub` serving wss:// with a
+/// certificate from a test CA and requiring kitchen and eater tokens;
+/// `nd-sniff` and `nd-print` given `wss://` URLs, the CA file and token
+/// files. What nd-print prints equals what the kitchen makes (its `--print`
+/// output); a kitchen with a wrong token is refused with a clear error.
+#[test]
+fn nd_sniff_and_nd_print_over_wss_with_tokens() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = nd_testkit::test_pki(dir.path(), "test");
+    let write = |name: &str, text: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    };
+    let kitchen_tokens = write("kitchen-tokens", "# kitchens\nk-token-1\nk-token-2\n");
+    let eater_tokens = write("eater-tokens", "e-token\n");
+    let kitchen_token = write("kitchen.token", "k-token-2\n");
+    let eater_token = write("eater.token", "e-token\n");
+    let wrong_token = write("wrong.token", "k-token-3\n");
+
+    let (in_port, out_port) = (free_port(), free_port());
+    let mut c = Command::new(bin("nd-hub"));
+    c.args(["-a", "127.0.0.1", "-f", "3600"])
+        .args(["-i", &in_port.to_string(), "-o", &out_port.to_string()])
+        .arg("--tls-cert")
+        .arg(&cert)
+        .arg("--tls-key")
+        .arg(&key)
+        .arg("--kitchen-tokens-file")
+        .arg(&kitchen_tokens)
+        .arg("--eater-tokens-file")
+        .arg(&eater_tokens);
+    let hub = Child::spawn("nd-hub", c);
+    hub.wait_for_line(WAIT, |l| l.contains("dumpling hub initiated"));
+
+    let file = "linuxsll-arp.pcap";
+    let expected: Vec<Key> = keys(&kitchen("tls", file, None).lines().collect::<Vec<_>>())
+        .into_iter()
+        .filter(|k| k.0 == "ARPChef" && k.2 == "packet")
+        .map(|(chef, _, driver, payload)| (chef, "tls".into(), driver, payload))
+        .collect();
+    assert!(expected.len() >= 10, "{expected:?}");
+
+    let mut printer = Command::new(env!("CARGO_BIN_EXE_nd-print"));
+    printer
+        .args(["-h", &format!("wss://localhost:{out_port}")])
+        .arg("--ca-file")
+        .arg(&ca)
+        .arg("--token-file")
+        .arg(&eater_token)
+        .args(["--json", "--chef", "ARPChef", "--no-interval-dumplings"])
+        .args(["--count", &expected.len().to_string()]);
+    let mut printer = Child::spawn("nd-print", printer);
+    hub.wait_for_line(WAIT, |l| l.contains("dumpling eater connected"));
+
+    let sniff = |token: &PathBuf| {
+        let mut c = Command::new(bin("nd-sniff"));
+        c.args(["-n", "tls", "--read"])
+            .arg(pcap(file))
+            .arg("--chef-dir")
+            .arg(target_dir().join("chefs"))
+            .arg("--cache-dir")
+            .arg(target_dir().join("chef-cache"))
+            .args(["-h", &format!("wss://localhost:{in_port}")])
+            .arg("--ca-file")
+            .arg(&ca)
+            .arg("--token-file")
+            .arg(token);
+        c
+    };
+    // A wrong token: refused by the hub, and nd-sniff says why.
+    let intruder = Child::spawn("nd-sniff (wrong token)", sniff(&wrong_token));
+    intruder.wait_for_line(WAIT, |l| {
+        l.contains("refused this kitchen") && l.contains("unauthorized")
+    });
+    drop(intruder);
+    hub.wait_for_line(WAIT, |l| l.contains("kitchen refused: wrong token"));
+
+    let out = sniff(&kitchen_token).output().unwrap();
+    assert!(
+        out.status.success(),
+        "nd-sniff: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let status = printer.wait_exit(WAIT);
+    assert!(status.success(), "nd-print: {:?}", printer.stderr());
+    assert_eq!(keys(&printer.stdout()), expected);
+}

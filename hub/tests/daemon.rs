@@ -14,7 +14,7 @@ use futures_util::{SinkExt, StreamExt};
 use nd_client::{HubEndpoint, HubStream};
 use nd_eater::{Eater, EaterConfig};
 use nd_protocol::{encode_dumpling, Driver};
-use nd_testkit::{free_port, peer_venv, workspace_dir, Child};
+use nd_testkit::{free_port, peer_venv, test_pki, workspace_dir, Child};
 use tokio_tungstenite::tungstenite::Message;
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -432,30 +432,6 @@ fn without_tokens_the_hub_says_so_once() {
         .filter(|l| l.contains("no tokens configured"))
         .collect();
     assert_eq!(warnings.len(), 1, "{warnings:?}");
-}
-
-/// A test CA and a certificate for localhost/127.0.0.1 signed by it, as
-/// PEM files in `dir` with the given prefix: (ca.pem, cert.pem, key.pem).
-fn test_pki(dir: &Path, prefix: &str) -> (PathBuf, PathBuf, PathBuf) {
-    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params
-        .distinguished_name
-        .push(DnType::CommonName, format!("nd test CA {prefix}"));
-    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
-    let key = KeyPair::generate().unwrap();
-    let params = CertificateParams::new(vec!["localhost".into(), "127.0.0.1".into()]).unwrap();
-    let cert = params.signed_by(&key, &ca).unwrap();
-    let paths = (
-        dir.join(format!("{prefix}-ca.pem")),
-        dir.join("cert.pem"),
-        dir.join("key.pem"),
-    );
-    std::fs::write(&paths.0, ca.pem()).unwrap();
-    std::fs::write(&paths.1, cert.pem()).unwrap();
-    std::fs::write(&paths.2, key.serialize_pem()).unwrap();
-    paths
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

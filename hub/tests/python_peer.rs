@@ -242,3 +242,54 @@ async fn our_eater_and_a_rust_kitchen_work_against_the_python_hub() {
         next += 1;
     }
 }
+
+/// A Python netdumplings kitchen cannot add headers, but its hub address
+/// goes into `ws://{hub}` verbatim: `HOST:PORT/?token=TOKEN` authenticates
+/// it to our hub when kitchen tokens are required.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_python_kitchen_passes_a_token_in_its_hub_address() {
+    let hub = nd_hub::bind(nd_hub::Config {
+        address: "127.0.0.1".into(),
+        in_port: 0,
+        out_port: 0,
+        kitchen_tokens: Some(vec!["py-secret".into()]),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let (in_addr, out_addr) = (hub.in_addrs()[0], hub.out_addrs()[0]);
+    let (_stop, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(hub.run(async move {
+        let _ = rx.await;
+    }));
+    let mut ours = Eater::connect(EaterConfig::new(out_addr.to_string(), "rust_eater"))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    const N: usize = 20;
+    let mut py_kitchen = Child::spawn(
+        "py_kitchen",
+        python(
+            "py_kitchen.py",
+            &[
+                &format!("{in_addr}/?token=py-secret"),
+                "py_kitchen",
+                "PyChef",
+                &N.to_string(),
+            ],
+        ),
+    );
+    for i in 0..N {
+        let d = tokio::time::timeout(Duration::from_secs(30), ours.next())
+            .await
+            .expect("dumpling in time")
+            .unwrap()
+            .unwrap();
+        assert_eq!(d.metadata.kitchen.as_deref(), Some("py_kitchen"));
+        assert_eq!(d.payload_value()["seq"], i);
+    }
+    let status = tokio::task::spawn_blocking(move || py_kitchen.wait_exit(Duration::from_secs(30)))
+        .await
+        .unwrap();
+    assert!(status.success());
+}
