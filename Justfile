@@ -43,12 +43,27 @@ chef-sdk-tests: chefs
     ZIG_LOCAL_CACHE_DIR="$CARGO_TARGET_DIR/polyglot/zig-build/zig-cache" .tools/venv/bin/python -m ziglang \
         test -lc --dep bindings -Mroot=chefs/zig/sdk/sdk.zig \
         -Mbindings="$CARGO_TARGET_DIR/polyglot/zig-build/bindings/chef_h.zig"
+    # The Rust chefs' DNS/layer code natively (its fuzz regressions included).
+    cd chefs/rust && cargo test -q -p nd-dissect 2>&1 | grep -E "^test result" | tail -1
+
+# Fuzz each target (decode, hub_message, dns) for SECONDS with libFuzzer
+# (nightly, cargo-fuzz: installed into .tools/ if missing). Summary in
+# target/fuzz/summary.txt; crashes in fuzz/artifacts/ (add them to
+# fuzz/regressions/<target>/ once fixed).
+fuzz seconds="60" target="all":
+    scripts/fuzz.sh {{seconds}} {{target}}
 
 # Benchmarks, each beside its reference (the Python peer, native code); figures in BENCHMARKS.md.
 # `just bench hub|chef|swap|kitchen|polyglot` runs one.
 bench what="all": peer chefs
     cargo build --release --workspace --bins
     "$CARGO_TARGET_DIR/release/nd-bench" {{what}}
+
+# Soak: hub + 2 kitchens + 3 eaters replaying captures for MINUTES (release
+# build); prints RSS over time per process and checks in == out per eater.
+soak minutes="5": rust-chefs
+    cargo build --release --workspace --bins
+    "$CARGO_TARGET_DIR/release/nd-soak" {{minutes}}
 
 # Build every chef, in every language, into .wasm (installs the toolchains into .tools/ once).
 chefs: rust-chefs

@@ -404,3 +404,98 @@ fn nd_sniff_and_nd_print_over_wss_with_tokens() {
     assert!(status.success(), "nd-print: {:?}", printer.stderr());
     assert_eq!(keys(&printer.stdout()), expected);
 }
+
+/// (kitchen names, eater names) in the next status dumpling `watcher` gets.
+async fn next_status(watcher: &mut nd_eater::Eater) -> (Vec<String>, Vec<String>) {
+    let d = tokio::time::timeout(WAIT, watcher.next())
+        .await
+        .expect("a status dumpling")
+        .unwrap()
+        .unwrap();
+    let p = d.payload_value();
+    let names = |list: &str, info: &str, key: &str| -> Vec<String> {
+        p[list]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|x| x[info][key].as_str().map(String::from))
+            .collect()
+    };
+    (
+        names("dumpling_kitchens", "info_from_kitchen", "kitchen_name"),
+        names("dumpling_eaters", "info_from_eater", "eater_name"),
+    )
+}
+
+/// kill -9 of a kitchen or an eater (no close frame, the kernel just drops
+/// the sockets): the hub's next status dumpling, within one status period,
+/// no longer lists it.
+#[test]
+fn a_killed_kitchen_or_eater_leaves_the_hub_status_within_one_period() {
+    const PERIOD: Duration = Duration::from_millis(500);
+    let (in_port, out_port) = (free_port(), free_port());
+    let mut c = Command::new(bin("nd-hub"));
+    c.args(["-a", "127.0.0.1", "-f", "0.5"]).args([
+        "-i",
+        &in_port.to_string(),
+        "-o",
+        &out_port.to_string(),
+    ]);
+    let _hub = Child::spawn("nd-hub", c);
+    wait_for_port(out_port, WAIT);
+
+    let victim_eater = Child::spawn(
+        "nd-print",
+        eater("nd-print", out_port, &["-n", "victim-eater", "--json"]),
+    );
+    let mut k = Command::new(bin("nd-sniff"));
+    k.args(["-n", "victim-kitchen", "--read"])
+        .arg(pcap("modbusBig.pcap"))
+        .args(["--repeat", "100000", "--realtime"])
+        .arg("--chef-dir")
+        .arg(target_dir().join("chefs"))
+        .arg("--cache-dir")
+        .arg(target_dir().join("chef-cache"))
+        .args(["-h", &format!("127.0.0.1:{in_port}")]);
+    let victim_kitchen = Child::spawn("nd-sniff", k);
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let mut watcher = nd_eater::Eater::connect(
+            nd_eater::EaterConfig::new(format!("127.0.0.1:{out_port}"), "watcher")
+                .chef("SystemStatusChef"),
+        )
+        .await
+        .unwrap();
+        let deadline = std::time::Instant::now() + WAIT;
+        loop {
+            let (k, e) = next_status(&mut watcher).await;
+            if k.contains(&"victim-kitchen".to_string()) && e.contains(&"victim-eater".to_string())
+            {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "victims never listed");
+        }
+        for (victim, is_kitchen) in [(&victim_kitchen, true), (&victim_eater, false)] {
+            victim.signal("KILL");
+            let killed = std::time::Instant::now();
+            loop {
+                let (k, e) = next_status(&mut watcher).await;
+                let listed = if is_kitchen {
+                    k.contains(&"victim-kitchen".to_string())
+                } else {
+                    e.contains(&"victim-eater".to_string())
+                };
+                if !listed {
+                    break;
+                }
+            }
+            // One period, plus scheduling slack for a loaded CI machine.
+            let took = killed.elapsed();
+            assert!(
+                took <= PERIOD + Duration::from_millis(400),
+                "took {took:?} (status period {PERIOD:?})"
+            );
+        }
+    });
+}

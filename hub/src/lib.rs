@@ -914,7 +914,22 @@ async fn serve_kitchen<S>(
                 };
             }
             Some(Ok(_)) => continue,
-            Some(Err(e)) => break format!("connection error: {e}"),
+            Some(Err(e)) => {
+                // Tell the peer why, with the code RFC 6455 gives the case.
+                use tokio_tungstenite::tungstenite::Error as WsError;
+                let (code, why) = match &e {
+                    WsError::Capacity(c) => (WsCloseCode::Size, format!("message too big: {c}")),
+                    WsError::Utf8(_) => (
+                        WsCloseCode::Invalid,
+                        "invalid UTF-8 in a text message".to_string(),
+                    ),
+                    WsError::Protocol(p) => (WsCloseCode::Protocol, format!("protocol error: {p}")),
+                    _ => break format!("connection error: {e}"),
+                };
+                warn!(kitchen = %name, "{why}; closing");
+                close(&mut ws, code, &why).await;
+                break why;
+            }
             None => break "connection lost".to_string(),
         };
         let g = state.generation.load(Ordering::Acquire);
@@ -1084,13 +1099,17 @@ async fn serve_eater<S>(
     );
 }
 
+/// Sends a status dumpling at start-up (as netdumplings does), then every
+/// `status_freq` (re-read each period: a reload may change it).
 async fn status_loop(state: Arc<State>, mut stop: watch::Receiver<bool>) {
+    let mut first = true;
     loop {
-        // Re-read every period: a reload may change it.
-        let period = state.live().config.status_freq;
-        tokio::select! {
-            _ = stopped(&mut stop) => return,
-            _ = tokio::time::sleep(period) => {}
+        if !std::mem::take(&mut first) {
+            let period = state.live().config.status_freq;
+            tokio::select! {
+                _ = stopped(&mut stop) => return,
+                _ = tokio::time::sleep(period) => {}
+            }
         }
         let status = state.status();
         let payload = match serde_json::to_string(&status) {

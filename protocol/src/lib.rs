@@ -179,6 +179,29 @@ pub fn validate_dumpling(text: &str) -> Result<DumplingSummary<'_>, InvalidDumpl
     Ok(DumplingSummary { chef })
 }
 
+/// The fuzzing invariant of [`validate_dumpling`], shared by the fuzz target
+/// and the regression test: text the hub accepts parses as JSON with
+/// `metadata.chef`, as Python's `json.loads` would find it.
+///
+/// Two deliberate gaps, both found by this fuzz target: a lone UTF-16
+/// surrogate escape (`"\ud800"`) and a number beyond f64 (`1e999999`).
+/// Python (so netdumplings' hub) accepts both (a lone surrogate, `inf`),
+/// serde_json's `Value` refuses them; the hub forwards such a dumpling as
+/// netdumplings does, and our eaters report it as invalid and go on.
+#[doc(hidden)]
+pub fn assert_accepted_is_json(text: &str) {
+    match serde_json::from_str::<serde_json::Value>(text) {
+        Ok(v) => assert!(
+            v["metadata"].get("chef").is_some(),
+            "accepted without metadata.chef: {text}"
+        ),
+        Err(e) => assert!(
+            e.to_string().contains("hex escape") || e.to_string().contains("number out of range"),
+            "accepted text is not JSON ({e}): {text}"
+        ),
+    }
+}
+
 /// Builds the JSON text of a dumpling around a payload that is already JSON.
 ///
 /// `payload_json` must be valid JSON (kitchens check what chefs return before
@@ -335,6 +358,30 @@ impl CloseCode {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Inputs for the hub_message fuzz target (`just fuzz hub_message`),
+    /// replayed as it does: no panic; an accepted dumpling is JSON with
+    /// `metadata.chef`.
+    #[test]
+    fn fuzz_regressions() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../fuzz/regressions/hub_message");
+        let mut n = 0;
+        for entry in std::fs::read_dir(&dir).expect("fuzz/regressions/hub_message") {
+            let data = std::fs::read(entry.unwrap().path()).unwrap();
+            let Ok(text) = std::str::from_utf8(&data) else {
+                continue;
+            };
+            if validate_dumpling(text).is_ok() {
+                assert_accepted_is_json(text);
+            }
+            let _ = Dumpling::from_json(text);
+            let _ = parse_hello(text, "kitchen_name");
+            let _ = parse_hello(text, "eater_name");
+            n += 1;
+        }
+        assert!(n >= 5, "only {n} regression inputs");
+    }
 
     #[test]
     fn validate_accepts_python_shaped_dumpling() {

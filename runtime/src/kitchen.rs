@@ -90,6 +90,9 @@ pub struct KitchenReport {
     pub printed: u64,
     /// Dumplings dropped between chefs and relay (live).
     pub dropped_before_relay: u64,
+    /// The kitchen process's peak resident memory (getrusage `ru_maxrss`),
+    /// in bytes: what the reliability tests bound under hostile chefs.
+    pub peak_rss_bytes: u64,
 }
 
 /// Chef workers by file.
@@ -325,7 +328,19 @@ pub fn run(mut config: KitchenConfig, stop: Arc<AtomicBool>) -> anyhow::Result<K
     report.packets = stats.packets;
     report.kernel_dropped = stats.kernel_dropped;
     report.interface_dropped = stats.interface_dropped;
+    report.peak_rss_bytes = peak_rss_bytes();
     Ok(report)
+}
+
+/// This process's peak RSS so far, in bytes (0 if unavailable).
+fn peak_rss_bytes() -> u64 {
+    // SAFETY: getrusage only writes the struct it is given.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) } != 0 {
+        return 0;
+    }
+    // Linux reports kilobytes.
+    (usage.ru_maxrss.max(0) as u64) * 1024
 }
 
 enum OutputResult {

@@ -15,9 +15,45 @@
 pub mod batch;
 pub mod bindings;
 pub mod capture;
-pub mod decode;
+/// The native decoder (its own crate, `nd-decode`, so it can be fuzzed without wasmtime).
+pub use nd_decode as decode;
 pub mod host;
 pub mod kitchen;
 pub mod relay;
 pub mod supervisor;
 pub mod watch;
+
+#[cfg(test)]
+mod tests {
+    /// `nd_decode::LayerKind` and the WIT `layer-kind` enum agree case for
+    /// case: batches carry the decoder's discriminants as WIT positions.
+    #[test]
+    fn decoder_layer_kinds_are_the_wit_enum() {
+        use crate::bindings::netdumplings::chef::types::LayerKind as Wit;
+        use nd_decode::LayerKind as K;
+        for k in K::ALL {
+            // Exhaustive: a new case in either enum fails to compile here.
+            let wit = match k {
+                K::Ethernet => Wit::Ethernet,
+                K::Ieee8023 => Wit::Ieee8023,
+                K::LinuxSll => Wit::LinuxSll,
+                K::Loopback => Wit::Loopback,
+                K::Vlan => Wit::Vlan,
+                K::Qinq => Wit::Qinq,
+                K::Arp => Wit::Arp,
+                K::Ipv4 => Wit::Ipv4,
+                K::Ipv6 => Wit::Ipv6,
+                K::Ipv6Extension => Wit::Ipv6Extension,
+                K::Ipv6Fragment => Wit::Ipv6Fragment,
+                K::Tcp => Wit::Tcp,
+                K::Udp => Wit::Udp,
+                K::Icmpv4 => Wit::Icmpv4,
+                K::Icmpv6 => Wit::Icmpv6,
+                K::Payload => Wit::Payload,
+                K::Padding => Wit::Padding,
+            };
+            assert_eq!(k as u8, wit as u8, "{k:?}");
+        }
+        assert_eq!(K::ALL.len(), 17);
+    }
+}

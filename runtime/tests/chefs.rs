@@ -53,6 +53,11 @@ fn clean_counts(repeat: u32) -> Value {
     r.last_interval("PacketCountChef").unwrap().clone()
 }
 
+/// Bound on the kitchen's peak RSS beside a hostile chef: two chef
+/// instances at most at their 128 MiB cap, plus the compiled code, the
+/// host's buffers and the runtime.
+const PEAK_RSS_BOUND: u64 = 512 << 20;
+
 fn contained(hostile: &str, hostile_name: &str, expect_in_log: &str) {
     contained_for(hostile, hostile_name, expect_in_log, 1, 50)
 }
@@ -93,6 +98,15 @@ fn contained_for(
     let good = chef_report(&r.report, "PacketCountChef");
     assert_eq!(good["faults"], 0);
     assert_eq!(good["packets"], 13622 * repeat as u64);
+    // The kitchen's memory stayed bounded: each chef instance is capped
+    // (--chef-memory, 128 MiB by default); add the host's own code and buffers.
+    let peak = r.report["peak_rss_bytes"].as_u64().unwrap();
+    assert!(
+        peak > 0 && peak < PEAK_RSS_BOUND,
+        "{hostile}: kitchen peak RSS {} MiB",
+        peak >> 20
+    );
+    eprintln!("{hostile}: kitchen peak RSS {} MiB", peak >> 20);
     // The hostile one was caught, named, and restarted or parked.
     let bad = chef_report(&r.report, hostile_name);
     assert!(bad["faults"].as_u64().unwrap() >= 1, "{hostile}: {bad}");
@@ -197,7 +211,7 @@ fn hot_swap_run(swaps: usize, in_place: bool) -> (Value, Value, String) {
     });
     let versions = [test_chef("counter-v2"), test_chef("counter-v1")];
     for i in 0..swaps {
-        std::thread::sleep(Duration::from_millis(60));
+        std::thread::sleep(Duration::from_millis(30));
         let src = &versions[i % 2];
         if in_place {
             // A plain copy: the watcher sees the file in several writes.
@@ -207,6 +221,11 @@ fn hot_swap_run(swaps: usize, in_place: bool) -> (Value, Value, String) {
         }
         child.wait_for_stdout_count(Duration::from_secs(60), 0, |_| true);
     }
+    // Every replacement happened while packets were flowing.
+    assert!(
+        child.try_wait().is_none(),
+        "the replay ended before the last of {swaps} replacements; make it longer"
+    );
     let status = child.wait_exit(Duration::from_secs(300));
     let stderr = child.stderr().join("\n");
     assert!(status.success(), "nd-sniff failed: {stderr}");
@@ -224,7 +243,8 @@ fn hot_swap_run(swaps: usize, in_place: bool) -> (Value, Value, String) {
 
 #[test]
 fn hot_swap_under_load_loses_and_doubles_nothing_and_keeps_state() {
-    let (last, report, stderr) = hot_swap_run(10, false);
+    // The file is replaced 100 times in a row while packets flow.
+    let (last, report, stderr) = hot_swap_run(100, false);
     let packets = report["packets"].as_u64().unwrap();
     assert_eq!(packets, 13622 * 400);
     let chef = chef_report(&report, "CounterChef");

@@ -241,6 +241,11 @@ impl Child {
         assert!(status.success(), "kill -{sig} {} failed", self.child.id());
     }
 
+    /// The exit status if the process has exited, without waiting.
+    pub fn try_wait(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+
     /// Waits for the process to exit; returns its exit status.
     pub fn wait_exit(&mut self, timeout: Duration) -> std::process::ExitStatus {
         let deadline = Instant::now() + timeout;

@@ -247,3 +247,31 @@ fn icmpv6_name(header: &[u8]) -> &'static str {
         _ => "ICMPv6 Unknown",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Inputs for the dns fuzz target (`just fuzz dns`), replayed natively:
+    /// DNS from the malformed shared captures and hand-made hostile names.
+    /// None may panic or hang; the hostile ones are not DNS to scapy.
+    #[test]
+    fn fuzz_regressions() {
+        let dir =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../fuzz/regressions/dns");
+        let mut n = 0;
+        for entry in std::fs::read_dir(&dir).expect("fuzz/regressions/dns") {
+            let path = entry.unwrap().path();
+            let parsed = parse_dns(&std::fs::read(&path).unwrap());
+            let name = path.file_name().unwrap().to_str().unwrap();
+            if ["self-pointer", "pointer-ping-pong", "truncated-header"].contains(&name) {
+                assert_eq!(parsed, None, "{name}");
+            }
+            if name == "non-utf8-label" {
+                assert_eq!(parsed.map(|p| p.first_question), Some(None), "{name}");
+            }
+            n += 1;
+        }
+        assert!(n >= 10, "only {n} regression inputs");
+    }
+}

@@ -12,7 +12,12 @@
 //! Invariant: [`decode`] never panics and every layer it reports lies within
 //! the captured bytes (`offset + length <= data.len()`). Every slice access
 //! below uses `get`, and offsets come from pointer differences of sub-slices
-//! etherparse returned for the same buffer.
+//! etherparse returned for the same buffer. `fuzz/` (`just fuzz decode`)
+//! checks both on arbitrary bytes.
+//!
+//! Its own crate (not a module of `nd-runtime`) so it can be fuzzed and
+//! reused without wasmtime; [`LayerKind`] mirrors the WIT `layer-kind` enum
+//! case for case (a test in `nd-runtime` compares the two).
 
 use etherparse::{
     EtherType, IpNumber, LaxLinkExtSlice, LaxNetSlice, LaxSlicedPacket, LinkSlice, TransportSlice,
@@ -20,7 +25,69 @@ use etherparse::{
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use crate::bindings::netdumplings::chef::types::LayerKind;
+/// What a decoded layer is; the discriminant is the case's position in the
+/// WIT `layer-kind` enum (`wit/chef.wit`), which is what batches carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum LayerKind {
+    /// Ethernet II header (14 bytes), EtherType >= 0x0600.
+    Ethernet = 0,
+    /// IEEE 802.3 header with a length field (EtherType < 0x0600).
+    Ieee8023 = 1,
+    /// Linux "cooked" capture header (v1 16 bytes, v2 20 bytes).
+    LinuxSll = 2,
+    /// BSD/Linux loopback header (4 bytes).
+    Loopback = 3,
+    /// IEEE 802.1Q VLAN tag.
+    Vlan = 4,
+    /// IEEE 802.1ad service tag (QinQ outer tag).
+    Qinq = 5,
+    /// ARP packet.
+    Arp = 6,
+    /// IPv4 header including options.
+    Ipv4 = 7,
+    /// IPv6 fixed header.
+    Ipv6 = 8,
+    /// An IPv6 extension header other than a fragment header.
+    Ipv6Extension = 9,
+    /// IPv6 fragment header.
+    Ipv6Fragment = 10,
+    /// TCP header including options.
+    Tcp = 11,
+    /// UDP header.
+    Udp = 12,
+    /// ICMPv4 header.
+    Icmpv4 = 13,
+    /// ICMPv6 header.
+    Icmpv6 = 14,
+    /// Bytes above the last decoded header.
+    Payload = 15,
+    /// Bytes after the end of the IP datagram (or ARP packet).
+    Padding = 16,
+}
+
+impl LayerKind {
+    /// Every kind, in WIT order.
+    pub const ALL: [LayerKind; 17] = [
+        LayerKind::Ethernet,
+        LayerKind::Ieee8023,
+        LayerKind::LinuxSll,
+        LayerKind::Loopback,
+        LayerKind::Vlan,
+        LayerKind::Qinq,
+        LayerKind::Arp,
+        LayerKind::Ipv4,
+        LayerKind::Ipv6,
+        LayerKind::Ipv6Extension,
+        LayerKind::Ipv6Fragment,
+        LayerKind::Tcp,
+        LayerKind::Udp,
+        LayerKind::Icmpv4,
+        LayerKind::Icmpv6,
+        LayerKind::Payload,
+        LayerKind::Padding,
+    ];
+}
 
 /// One decoded layer: what it is and where its bytes are in the packet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -440,6 +507,34 @@ fn v6(a: [u8; 16]) -> IpAddr {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Inputs the fuzzer (`just fuzz decode`) found or was seeded with as
+    /// hostile, replayed here as the fuzz target does: no panic, every
+    /// layer within the captured bytes.
+    #[test]
+    fn fuzz_regressions() {
+        const LINKS: [u16; 10] = [0, 1, 12, 101, 108, 113, 228, 229, 276, 147];
+        let dir =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/regressions/decode");
+        let mut n = 0;
+        for entry in std::fs::read_dir(&dir).expect("fuzz/regressions/decode") {
+            let input = std::fs::read(entry.unwrap().path()).unwrap();
+            let Some((&pick, data)) = input.split_first() else {
+                continue;
+            };
+            let mut layers = Vec::new();
+            decode(
+                LinkType::from_linktype(LINKS[pick as usize % LINKS.len()]),
+                data,
+                &mut layers,
+            );
+            for l in &layers {
+                assert!(l.offset as usize + l.length as usize <= data.len(), "{l:?}");
+            }
+            n += 1;
+        }
+        assert!(n >= 10, "only {n} regression inputs");
+    }
 
     fn kinds(link: LinkType, data: &[u8]) -> (Vec<LayerKind>, Summary) {
         let mut layers = Vec::new();

@@ -1,0 +1,220 @@
+//! `just soak [MINUTES]`: hub + 2 kitchens + 3 eaters for N minutes, the
+//! kitchens replaying shared captures in a loop (a new `nd-sniff` process
+//! per round, so connects and disconnects are part of the load).
+//!
+//! Every [`SAMPLE_EVERY`] it samples each process's RSS; at the end it
+//! prints the RSS over time, a flatness verdict (last third vs first third
+//! after warm-up), and checks, for every eater, that it received exactly
+//! what the hub counted in (kitchen dumplings plus status dumplings),
+//! with nothing dropped. Exit status 1 if a check fails.
+//!
+//! Release binaries (`just soak` builds them). Not part of `just test`:
+//! RELIABILITY.md has the latest figures.
+
+use std::collections::BTreeMap;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use nd_testkit::{free_port, shared_dir, target_dir, wait_for_port, Child};
+
+/// Time between two RSS samples.
+const SAMPLE_EVERY: Duration = Duration::from_secs(10);
+/// Captures the kitchens replay (DNS, ARP and a bigger mixed one).
+const CAPTURES: [&[&str]; 2] = [
+    &["dns-edns-ecs.pcap", "arp-who-has.pcap", "icmp-ping.pcap"],
+    &["modbusBig.pcap", "dns_udp.pcap", "linuxsll-arp.pcap"],
+];
+/// Replays per kitchen process (`--repeat`), then a new process.
+const REPEAT: &str = "20";
+
+fn bin(name: &str) -> std::path::PathBuf {
+    let p = target_dir().join("release").join(name);
+    assert!(p.exists(), "{} missing: run `just soak`", p.display());
+    p
+}
+
+/// VmRSS of `pid` in KiB (0 if gone).
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// The hub's /metrics as (name{labels}, value) lines.
+fn metrics(port: u16) -> Vec<(String, f64)> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("metrics port");
+    let _ = write!(s, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
+    let mut r = String::new();
+    let _ = s.read_to_string(&mut r);
+    r.split_once("\r\n\r\n")
+        .map(|(_, b)| b)
+        .unwrap_or("")
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .filter_map(|l| {
+            let (k, v) = l.rsplit_once(' ')?;
+            Some((k.to_string(), v.parse().ok()?))
+        })
+        .collect()
+}
+
+fn sum(m: &[(String, f64)], prefix: &str, filter: impl Fn(&str) -> bool) -> f64 {
+    m.iter()
+        .filter(|(k, _)| k.starts_with(prefix) && filter(k))
+        .map(|(_, v)| v)
+        .sum()
+}
+
+fn main() {
+    let minutes: f64 = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(5.0);
+    let run_for = Duration::from_secs_f64(minutes * 60.0);
+    let (in_port, out_port, metrics_port) = (free_port(), free_port(), free_port());
+    let mut hub = Command::new(bin("nd-hub"));
+    hub.args(["-a", "127.0.0.1", "-f", "1"])
+        .args(["-i", &in_port.to_string(), "-o", &out_port.to_string()])
+        .args(["--metrics", &metrics_port.to_string()])
+        .env("ND_LOG", "warn");
+    let hub = Child::spawn("nd-hub", hub);
+    wait_for_port(metrics_port, Duration::from_secs(10));
+
+    let eaters: Vec<Child> = (0..3)
+        .map(|i| {
+            let mut c = Command::new(bin("nd-print"));
+            c.args(["-h", &format!("127.0.0.1:{out_port}")]).args([
+                "-n",
+                &format!("soak-eater-{i}"),
+                "--json",
+            ]);
+            Child::spawn(&format!("eater {i}"), c)
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while sum(&metrics(metrics_port), "nd_hub_eaters_connected", |_| true) < 3.0 {
+        assert!(Instant::now() < deadline, "eaters did not connect");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    let kitchen = |k: usize, round: usize| {
+        let file = CAPTURES[k][round % CAPTURES[k].len()];
+        let mut c = Command::new(bin("nd-sniff"));
+        c.args(["-n", &format!("soak-kitchen-{k}"), "--read"])
+            .arg(shared_dir().join("pcaps").join(file))
+            .args(["--repeat", REPEAT, "-p", "1"])
+            .args(["-h", &format!("127.0.0.1:{in_port}")])
+            .arg("--chef-dir")
+            .arg(target_dir().join("chefs"))
+            .env("ND_LOG", "warn");
+        Child::spawn(&format!("kitchen {k}"), c)
+    };
+    let mut rounds = [0usize; 2];
+    let mut kitchens: Vec<Child> = (0..2).map(|k| kitchen(k, 0)).collect();
+
+    println!("soak: {minutes} min; RSS in MiB every {SAMPLE_EVERY:?}");
+    println!(
+        "{:>6} {:>8} {:>9} {:>9} {:>8} {:>8} {:>8} {:>12}",
+        "t(s)", "hub", "kitchen0", "kitchen1", "eater0", "eater1", "eater2", "dumplings in"
+    );
+    let mut samples: BTreeMap<&str, Vec<u64>> = BTreeMap::new();
+    let start = Instant::now();
+    let mut next_sample = start;
+    while start.elapsed() < run_for {
+        for k in 0..2 {
+            // A finished kitchen is replaced by the next round's.
+            if kitchens[k].try_wait().is_some() {
+                rounds[k] += 1;
+                kitchens[k] = kitchen(k, rounds[k]);
+            }
+        }
+        if Instant::now() >= next_sample {
+            next_sample += SAMPLE_EVERY;
+            let row = [
+                ("hub", rss_kib(hub.pid())),
+                ("kitchen0", rss_kib(kitchens[0].pid())),
+                ("kitchen1", rss_kib(kitchens[1].pid())),
+                ("eater0", rss_kib(eaters[0].pid())),
+                ("eater1", rss_kib(eaters[1].pid())),
+                ("eater2", rss_kib(eaters[2].pid())),
+            ];
+            let m = metrics(metrics_port);
+            let dumplings_in = sum(&m, "nd_hub_dumplings_in_total", |_| true);
+            print!("{:>6.0}", start.elapsed().as_secs_f64());
+            for (name, kib) in row {
+                print!(" {:>8.1}", kib as f64 / 1024.0);
+                samples.entry(name).or_default().push(kib);
+            }
+            println!(" {dumplings_in:>12.0}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Let the last kitchens finish their round, then the eaters drain.
+    for k in kitchens.iter_mut() {
+        k.wait_exit(Duration::from_secs(300));
+    }
+    std::thread::sleep(Duration::from_secs(3));
+
+    let m = metrics(metrics_port);
+    let kitchen_in = sum(&m, "nd_hub_dumplings_in_total", |_| true);
+    let mut ok = true;
+    println!("\nper eater: received (stdout lines) vs the hub's counts");
+    for (i, e) in eaters.iter().enumerate() {
+        let lines = e.stdout();
+        let status = lines
+            .iter()
+            .filter(|l| l.contains("\"SystemStatusChef\""))
+            .count() as f64;
+        let got = lines.len() as f64;
+        let label = format!("eater=\"soak-eater-{i}\"");
+        let hub_out = sum(&m, "nd_hub_eater_dumplings_out_total", |k| {
+            k.contains(&label)
+        });
+        let dropped = sum(&m, "nd_hub_eater_dumplings_dropped_total", |k| {
+            k.contains(&label)
+        });
+        let kitchen_dumplings = got - status;
+        let fine = got == hub_out && dropped == 0.0 && kitchen_dumplings == kitchen_in;
+        ok &= fine;
+        println!(
+            "  soak-eater-{i}: {got} received = {kitchen_dumplings} from kitchens + {status} status; \
+             hub wrote {hub_out}, dropped {dropped}; hub took in {kitchen_in}: {}",
+            if fine { "OK" } else { "MISMATCH" }
+        );
+    }
+    println!("\nRSS (MiB): first third vs last third of the run, after the first sample");
+    for (name, s) in &samples {
+        if s.len() < 4 {
+            continue;
+        }
+        let s = &s[1..];
+        let third = (s.len() / 3).max(1);
+        let avg = |v: &[u64]| v.iter().sum::<u64>() as f64 / v.len() as f64 / 1024.0;
+        let (first, last) = (avg(&s[..third]), avg(&s[s.len() - third..]));
+        let max = *s.iter().max().unwrap() as f64 / 1024.0;
+        // Kitchens are new processes every round: their RSS is per round.
+        let flat = last <= first * 1.10 || last - first < 5.0;
+        if name.starts_with("hub") || name.starts_with("eater") {
+            ok &= flat;
+        }
+        println!(
+            "  {name:<9} first {first:7.1}  last {last:7.1}  max {max:7.1}  {}",
+            if flat { "flat" } else { "GROWING" }
+        );
+    }
+    println!(
+        "\nkitchen rounds: {} and {}; {kitchen_in} dumplings in; verdict: {}",
+        rounds[0] + 1,
+        rounds[1] + 1,
+        if ok { "PASS" } else { "FAIL" }
+    );
+    drop(hub);
+    std::process::exit(if ok { 0 } else { 1 });
+}

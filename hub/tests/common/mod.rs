@@ -1,0 +1,287 @@
+//! Shared by the hub's subprocess tests: a running `nd-hub --config FILE`,
+//! clients, and `/metrics` parsed by the Python `prometheus_client`.
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use nd_client::{HubEndpoint, HubStream};
+use nd_eater::{Eater, EaterConfig};
+use nd_protocol::{encode_dumpling, Driver};
+use nd_testkit::{free_port, peer_venv, Child};
+use tokio_tungstenite::tungstenite::Message;
+
+pub const WAIT: Duration = Duration::from_secs(20);
+
+/// A running `nd-hub --config FILE`, with its ports and its directory.
+pub struct Hub {
+    pub child: Child,
+    pub in_port: u16,
+    pub out_port: u16,
+    pub metrics_port: u16,
+    pub dir: tempfile::TempDir,
+}
+
+impl Hub {
+    /// Starts a hub on 127.0.0.1 whose config file is the ports plus `extra`.
+    pub fn start(extra: &str) -> Hub {
+        Hub::start_with(extra, tempfile::tempdir().unwrap(), |_| {})
+    }
+
+    pub fn start_with(
+        extra: &str,
+        dir: tempfile::TempDir,
+        tweak: impl FnOnce(&mut Command),
+    ) -> Hub {
+        let (in_port, out_port, metrics_port) = (free_port(), free_port(), free_port());
+        let config = dir.path().join("nd-hub.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "address = \"127.0.0.1\"\nin_port = {in_port}\nout_port = {out_port}\n\
+                 metrics = \"{metrics_port}\"\nstatus_freq = 3600\n{extra}"
+            ),
+        )
+        .unwrap();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_nd-hub"));
+        cmd.arg("--config").arg(&config).env("ND_LOG", "info");
+        tweak(&mut cmd);
+        let child = Child::spawn("nd-hub", cmd);
+        child.wait_for_line(WAIT, |l| l.contains("dumpling hub initiated"));
+        Hub {
+            child,
+            in_port,
+            out_port,
+            metrics_port,
+            dir,
+        }
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Rewrites the config file (same ports) and sends SIGHUP; waits for
+    /// the hub's verdict, which is returned.
+    pub fn reload(&self, extra: &str) -> String {
+        let config = self.path("nd-hub.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "address = \"127.0.0.1\"\nin_port = {}\nout_port = {}\nmetrics = \"{}\"\n\
+                 status_freq = 3600\n{extra}",
+                self.in_port, self.out_port, self.metrics_port
+            ),
+        )
+        .unwrap();
+        let before = self.reload_verdicts();
+        self.child.signal("HUP");
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let verdicts: Vec<String> = self
+                .child
+                .stderr()
+                .into_iter()
+                .filter(|l| l.contains("configuration reloaded") || l.contains("reload failed"))
+                .collect();
+            if verdicts.len() > before {
+                return verdicts.last().unwrap().clone();
+            }
+            assert!(Instant::now() < deadline, "no reload verdict");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn reload_verdicts(&self) -> usize {
+        self.child
+            .stderr()
+            .iter()
+            .filter(|l| l.contains("configuration reloaded") || l.contains("reload failed"))
+            .count()
+    }
+
+    pub fn kitchen_url(&self) -> String {
+        format!("ws://127.0.0.1:{}", self.in_port)
+    }
+
+    pub fn eater_url(&self) -> String {
+        format!("ws://127.0.0.1:{}", self.out_port)
+    }
+
+    /// GET `path` on the metrics port: (status line, body).
+    pub fn http_get(&self, path: &str) -> (String, String) {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", self.metrics_port)).unwrap();
+        write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        let mut r = String::new();
+        s.read_to_string(&mut r).unwrap();
+        let (head, body) = r.split_once("\r\n\r\n").unwrap();
+        (head.lines().next().unwrap().to_string(), body.to_string())
+    }
+
+    /// /metrics, parsed by the Python prometheus_client parser: every
+    /// sample as (name, labels, value).
+    pub fn metrics(&self) -> Vec<Sample> {
+        let (status, body) = self.http_get("/metrics");
+        assert_eq!(status, "HTTP/1.1 200 OK");
+        parse_prometheus(&body)
+    }
+}
+
+/// One sample: name, labels, value.
+pub type Sample = (String, serde_json::Map<String, serde_json::Value>, f64);
+
+/// Parses Prometheus text with the reference Python parser (an independent
+/// oracle: it raises on anything malformed).
+pub fn parse_prometheus(text: &str) -> Vec<Sample> {
+    let script = "import sys, json\n\
+        from prometheus_client.parser import text_string_to_metric_families\n\
+        for fam in text_string_to_metric_families(sys.stdin.read()):\n\
+        \x20   for s in fam.samples:\n\
+        \x20       print(json.dumps([s.name, s.labels, s.value]))\n";
+    let mut child = Command::new(peer_venv().join("bin").join("python"))
+        .args(["-c", script])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("python from the peer venv (just peer)");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "prometheus_client cannot parse /metrics: {}\n{text}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// The value of the sample `name` whose labels include `labels`.
+pub fn value(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    samples
+        .iter()
+        .find(|(n, l, _)| {
+            n == name
+                && labels
+                    .iter()
+                    .all(|(k, v)| l.get(*k).and_then(|x| x.as_str()) == Some(v))
+        })
+        .map(|s| s.2)
+}
+
+pub fn endpoint(url: &str, token: Option<&str>, ca: Option<&Path>) -> HubEndpoint {
+    HubEndpoint {
+        url: url.to_string(),
+        ca_file: ca.map(Path::to_path_buf),
+        token: token.map(str::to_string),
+    }
+}
+
+/// A kitchen: connects and says hello.
+pub async fn kitchen(ep: &HubEndpoint, name: &str) -> HubStream {
+    let mut ws = ep.connect().await.expect("kitchen connects");
+    let hello = serde_json::json!({
+        "kitchen_name": name, "interface": "test", "filter": "",
+        "chefs": ["TestChef"], "poke_interval": 5,
+    });
+    ws.send(Message::Text(hello.to_string().into()))
+        .await
+        .unwrap();
+    ws
+}
+
+pub fn dumpling(kitchen: &str, chef: &str, n: u64) -> String {
+    encode_dumpling(
+        chef,
+        Some(kitchen),
+        1.5,
+        Driver::Packet,
+        &format!("{{\"n\":{n}}}"),
+    )
+}
+
+pub async fn send(ws: &mut HubStream, text: String) {
+    ws.send(Message::Text(text.into())).await.unwrap();
+}
+
+/// The close frame a peer gets (code, reason), reading past anything else.
+pub async fn close_of(ws: &mut HubStream) -> (u16, String) {
+    let got = tokio::time::timeout(WAIT, async {
+        while let Some(msg) = ws.next().await {
+            if let Ok(Message::Close(Some(f))) = msg {
+                return Some((u16::from(f.code), f.reason.to_string()));
+            }
+        }
+        None
+    })
+    .await
+    .expect("a close frame in time");
+    got.expect("a close frame, not a dropped connection")
+}
+
+pub async fn eater(url: &str, name: &str, token: Option<&str>, ca: Option<&Path>) -> Eater {
+    let config = EaterConfig::new(url, name)
+        .token(token.map(str::to_string))
+        .ca_file(ca.map(Path::to_path_buf));
+    let e = Eater::connect(config).await.expect("eater connects");
+    // The hub registers an eater once its hello is read.
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    e
+}
+
+/// The next dumpling's `payload.n` and chef.
+pub async fn next_n(e: &mut Eater) -> (u64, String) {
+    let d = tokio::time::timeout(WAIT, e.next())
+        .await
+        .expect("a dumpling in time")
+        .expect("stream open")
+        .expect("valid dumpling");
+    (
+        d.payload_value()["n"].as_u64().expect("payload.n"),
+        d.metadata.chef.clone(),
+    )
+}
+
+/// Waits until `n` eaters are registered (per /metrics).
+pub fn wait_for_eaters(hub: &Hub, n: f64) {
+    let deadline = Instant::now() + WAIT;
+    while value(&hub.metrics(), "nd_hub_eaters_connected", &[]) != Some(n) {
+        assert!(Instant::now() < deadline, "{n} eaters never registered");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+impl Hub {
+    /// The hub process's resident memory now and at its peak, in bytes
+    /// (`VmRSS`, `VmHWM` from /proc).
+    pub fn memory(&self) -> (u64, u64) {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.pid())).unwrap();
+        let kib = |key: &str| -> u64 {
+            status
+                .lines()
+                .find(|l| l.starts_with(key))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+                .unwrap_or_else(|| panic!("no {key} in /proc status"))
+        };
+        (kib("VmRSS:") * 1024, kib("VmHWM:") * 1024)
+    }
+
+    /// Open file descriptors of the hub process.
+    pub fn fds(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.child.pid()))
+            .unwrap()
+            .count()
+    }
+}

@@ -1,0 +1,281 @@
+//! Hostile captures: the shared captures marked malformed, and truncated and
+//! bit-flipped variants generated here from the good ones, replayed through
+//! the standard chefs.
+//!
+//! Asserted for every file: nd-sniff does not panic; no chef faults (a trap
+//! would mean the host handed a chef something its contract does not
+//! allow, or a chef's own parser broke on hostile bytes); the kitchen reads
+//! exactly as many packets as the file has records, counted independently
+//! (the manifest's capinfos count for the shared files, our own record walk
+//! for generated ones), and every chef saw each of them.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::{chef_dir, nd_sniff, pcaps};
+use serde_json::Value;
+
+/// One shared capture from `MANIFEST.json`.
+struct Capture {
+    name: String,
+    category: String,
+    format: String,
+    packets: u64,
+}
+
+fn manifest() -> Vec<Capture> {
+    let m: Value =
+        serde_json::from_str(&std::fs::read_to_string(pcaps().join("MANIFEST.json")).unwrap())
+            .unwrap();
+    m.as_array()
+        .unwrap()
+        .iter()
+        .map(|c| Capture {
+            name: c["name"].as_str().unwrap().to_string(),
+            category: c["category"].as_str().unwrap().to_string(),
+            format: c["format"].as_str().unwrap().to_string(),
+            packets: c["packets"].as_u64().unwrap(),
+        })
+        .collect()
+}
+
+/// What a replay of a hostile file did.
+struct Outcome {
+    /// Exit status was success.
+    ok: bool,
+    /// The report (absent if nd-sniff refused the file).
+    report: Option<Value>,
+    stderr: String,
+}
+
+fn run(file: &Path) -> Outcome {
+    let tmp = tempfile::tempdir().unwrap();
+    let report = tmp.path().join("report.json");
+    let out = nd_sniff()
+        .arg("--read")
+        .arg(file)
+        .args(["--print", "--no-watch", "-p", "3600", "--chef-dir"])
+        .arg(chef_dir())
+        .arg("--report")
+        .arg(&report)
+        .output()
+        .expect("run nd-sniff");
+    Outcome {
+        ok: out.status.success(),
+        report: std::fs::read_to_string(&report)
+            .ok()
+            .map(|t| serde_json::from_str(&t).unwrap()),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// Checks one replay: success, no panic, `records` packets read and seen
+/// by every standard chef, no faults.
+fn check(label: &str, o: &Outcome, records: u64) -> Result<(), String> {
+    if o.stderr.contains("panicked") {
+        return Err(format!("{label}: panic:\n{}", o.stderr));
+    }
+    if !o.ok {
+        return Err(format!("{label}: nd-sniff failed:\n{}", o.stderr));
+    }
+    let r = o.report.as_ref().ok_or(format!("{label}: no report"))?;
+    if r["packets"] != records {
+        return Err(format!(
+            "{label}: read {} packets, the file has {records} records",
+            r["packets"]
+        ));
+    }
+    let chefs = r["chefs"].as_array().ok_or(format!("{label}: no chefs"))?;
+    if chefs.len() != 3 {
+        return Err(format!("{label}: expected the 3 standard chefs: {r}"));
+    }
+    for c in chefs {
+        if c["faults"] != 0 || c["packets"] != records {
+            return Err(format!(
+                "{label}: chef {} saw {} packets with {} faults ({records} records)\n{}",
+                c["name"], c["packets"], c["faults"], o.stderr
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Runs `check` over `jobs` on both cores; panics with every failure.
+fn check_all(jobs: Vec<(String, PathBuf, u64)>) {
+    let jobs = std::sync::Mutex::new(jobs);
+    let failures = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        for _ in 0..2 {
+            s.spawn(|| loop {
+                let Some((label, file, records)) = jobs.lock().unwrap().pop() else {
+                    break;
+                };
+                if let Err(e) = check(&label, &run(&file), records) {
+                    failures.lock().unwrap().push(e);
+                }
+            });
+        }
+    });
+    let failures = failures.into_inner().unwrap();
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+/// A classic pcap file's records: (offset of the record header, captured
+/// length). `None` if `bytes` is not a classic pcap file.
+fn records(bytes: &[u8]) -> Option<Records> {
+    let magic = bytes.get(..4)?;
+    let big = match magic {
+        [0xa1, 0xb2, 0xc3, 0xd4] | [0xa1, 0xb2, 0x3c, 0x4d] => true,
+        [0xd4, 0xc3, 0xb2, 0xa1] | [0x4d, 0x3c, 0xb2, 0xa1] => false,
+        _ => return None,
+    };
+    let u32_at = |off: usize| -> Option<usize> {
+        let b: [u8; 4] = bytes.get(off..off + 4)?.try_into().ok()?;
+        Some(if big {
+            u32::from_be_bytes(b)
+        } else {
+            u32::from_le_bytes(b)
+        } as usize)
+    };
+    let mut out = Vec::new();
+    let mut off = 24;
+    while off + 16 <= bytes.len() {
+        let caplen = u32_at(off + 8)?;
+        if off + 16 + caplen > bytes.len() {
+            break;
+        }
+        out.push((off, caplen));
+        off += 16 + caplen;
+    }
+    Some(out)
+}
+
+/// xorshift64*: reproducible noise without a dependency.
+struct Rng(u64);
+
+impl Rng {
+    fn new(seed: &str) -> Rng {
+        // FNV-1a of the seed, never 0.
+        let mut h: u64 = 0xcbf29ce484222325;
+        for b in seed.bytes() {
+            h = (h ^ b as u64).wrapping_mul(0x100000001b3);
+        }
+        Rng(h | 1)
+    }
+
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545F4914F6CDD1D)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+}
+
+/// A classic pcap file's records: (record header offset, captured length).
+type Records = Vec<(usize, usize)>;
+
+/// The good classic-pcap captures with their bytes and records.
+fn good_pcaps() -> Vec<(Capture, Vec<u8>, Records)> {
+    manifest()
+        .into_iter()
+        .filter(|c| c.category != "malformed" && c.format == "pcap")
+        .map(|c| {
+            let bytes = std::fs::read(pcaps().join(&c.name)).unwrap();
+            let recs = records(&bytes).expect("a classic pcap file");
+            assert_eq!(
+                recs.len() as u64,
+                c.packets,
+                "{}: our record walk disagrees with capinfos",
+                c.name
+            );
+            (c, bytes, recs)
+        })
+        .collect()
+}
+
+#[test]
+fn the_shared_malformed_captures() {
+    let jobs: Vec<_> = manifest()
+        .into_iter()
+        .filter(|c| c.category == "malformed")
+        .map(|c| (c.name.clone(), pcaps().join(&c.name), c.packets))
+        .collect();
+    assert!(jobs.len() >= 9, "the shared set has 9 malformed captures");
+    check_all(jobs);
+}
+
+#[test]
+fn truncated_captures_end_the_replay_after_the_last_whole_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut jobs = Vec::new();
+    for (c, bytes, recs) in good_pcaps() {
+        let mut rng = Rng::new(&c.name);
+        // Inside a record's data, and inside a record header.
+        let i = rng.below(recs.len());
+        let (hdr, caplen) = recs[i];
+        let cuts = [hdr + 16 + rng.below(caplen.max(1)), hdr + 1 + rng.below(15)];
+        for (k, cut) in cuts.into_iter().enumerate() {
+            let file = dir.path().join(format!("cut{k}-{}", c.name));
+            std::fs::write(&file, &bytes[..cut.min(bytes.len())]).unwrap();
+            let whole = recs.iter().filter(|(h, l)| h + 16 + l <= cut).count();
+            jobs.push((format!("{} cut at {cut}", c.name), file, whole as u64));
+        }
+    }
+    check_all(jobs);
+}
+
+#[test]
+fn a_file_cut_inside_its_header_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let bytes = std::fs::read(pcaps().join("dns_udp.pcap")).unwrap();
+    let file = dir.path().join("cut.pcap");
+    std::fs::write(&file, &bytes[..10]).unwrap();
+    let o = run(&file);
+    assert!(!o.ok && !o.stderr.contains("panicked"), "{}", o.stderr);
+    assert!(
+        o.stderr.contains("cut.pcap"),
+        "names the file: {}",
+        o.stderr
+    );
+}
+
+#[test]
+fn bit_flipped_captures_never_break_the_decoder_or_the_chefs() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut jobs = Vec::new();
+    for (c, bytes, recs) in good_pcaps() {
+        for variant in 0..3 {
+            let mut rng = Rng::new(&format!("{}#{variant}", c.name));
+            let mut b = bytes.clone();
+            for &(hdr, caplen) in &recs {
+                if caplen == 0 {
+                    continue;
+                }
+                let data = hdr + 16;
+                // Headers live in the first bytes: most flips go there.
+                let flips = 1 + rng.below(4 + variant * 4);
+                for _ in 0..flips {
+                    let at = if rng.below(4) == 0 {
+                        rng.below(caplen)
+                    } else {
+                        rng.below(caplen.min(80))
+                    };
+                    b[data + at] ^= 1 << rng.below(8);
+                }
+            }
+            let file = dir.path().join(format!("flip{variant}-{}", c.name));
+            std::fs::write(&file, &b).unwrap();
+            jobs.push((
+                format!("{} bit-flipped #{variant}", c.name),
+                file,
+                recs.len() as u64,
+            ));
+        }
+    }
+    check_all(jobs);
+}
