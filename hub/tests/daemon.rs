@@ -31,7 +31,7 @@ async fn sigterm_drains_with_close_frames_exits_0_and_tells_systemd() {
     let n = notify.recv(&mut buf).expect("READY=1 from the hub");
     assert_eq!(String::from_utf8_lossy(&buf[..n]).trim(), "READY=1");
 
-    let mut e = eater(&hub.eater_url(), "e", None, None).await;
+    let mut e = eater(&hub, &hub.eater_url(), "e", None, None).await;
     let mut k = kitchen(&endpoint(&hub.kitchen_url(), None, None), "k").await;
     send(&mut k, dumpling("k", "TestChef", 1)).await;
     assert_eq!(next_n(&mut e).await.0, 1);
@@ -50,7 +50,7 @@ async fn sigterm_drains_with_close_frames_exits_0_and_tells_systemd() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sighup_swaps_the_token_list_without_dropping_anyone() {
     let hub = Hub::start("kitchen_tokens = [\"old-token\"]\n");
-    let mut e = eater(&hub.eater_url(), "e", None, None).await;
+    let mut e = eater(&hub, &hub.eater_url(), "e", None, None).await;
     let mut old = kitchen(
         &endpoint(&hub.kitchen_url(), Some("old-token"), None),
         "old",
@@ -110,7 +110,7 @@ async fn sighup_swaps_the_token_list_without_dropping_anyone() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn peers_without_a_valid_token_are_refused_with_4103() {
     let hub = Hub::start("kitchen_tokens = [\"k-secret\"]\neater_tokens = [\"e-secret\"]\n");
-    let mut e = eater(&hub.eater_url(), "e", Some("e-secret"), None).await;
+    let mut e = eater(&hub, &hub.eater_url(), "e", Some("e-secret"), None).await;
 
     // No token, a wrong token: the WebSocket opens, then closes with 4103
     // before the hub reads anything; what they send never reaches eaters.
@@ -207,7 +207,7 @@ async fn wss_kitchen_and_eater_with_a_test_ca_and_a_certificate_rotated_on_sighu
     let wss_in = format!("wss://localhost:{}", hub.in_port);
     let wss_out = format!("wss://localhost:{}", hub.out_port);
 
-    let mut e = eater(&wss_out, "tls-eater", None, Some(&ca1)).await;
+    let mut e = eater(&hub, &wss_out, "tls-eater", None, Some(&ca1)).await;
     let mut k = kitchen(&endpoint(&wss_in, None, Some(&ca1)), "tls-kitchen").await;
     for n in 1..=3 {
         send(&mut k, dumpling("tls-kitchen", "TestChef", n)).await;
@@ -236,7 +236,7 @@ async fn wss_kitchen_and_eater_with_a_test_ca_and_a_certificate_rotated_on_sighu
         .connect()
         .await
         .is_err());
-    let mut e2 = eater(&wss_out, "tls-eater-2", None, Some(&ca2)).await;
+    let mut e2 = eater(&hub, &wss_out, "tls-eater-2", None, Some(&ca2)).await;
     send(&mut k, dumpling("tls-kitchen", "TestChef", 4)).await;
     assert_eq!(
         next_n(&mut e).await.0,
@@ -253,7 +253,7 @@ async fn wss_kitchen_and_eater_with_a_test_ca_and_a_certificate_rotated_on_sighu
     .unwrap();
     let verdict = hub.reload("tls_cert = \"cert.pem\"\ntls_key = \"key.pem\"\n");
     assert!(verdict.contains("reload failed"), "{verdict}");
-    let mut e3 = eater(&wss_out, "tls-eater-3", None, Some(&ca2)).await;
+    let mut e3 = eater(&hub, &wss_out, "tls-eater-3", None, Some(&ca2)).await;
     send(&mut k, dumpling("tls-kitchen", "TestChef", 5)).await;
     assert_eq!(next_n(&mut e3).await.0, 5);
 }
@@ -267,8 +267,8 @@ async fn metrics_parse_as_prometheus_text_and_count_what_was_sent() {
         ("HTTP/1.1 200 OK", "ok\n")
     );
 
-    let mut e1 = eater(&hub.eater_url(), "first", None, None).await;
-    let mut e2 = eater(&hub.eater_url(), "second \"quoted\"", None, None).await;
+    let mut e1 = eater(&hub, &hub.eater_url(), "first", None, None).await;
+    let mut e2 = eater(&hub, &hub.eater_url(), "second \"quoted\"", None, None).await;
     wait_for_eaters(&hub, 2.0);
     let mut k = kitchen(&endpoint(&hub.kitchen_url(), None, None), "kA").await;
     let mut bytes = [0u64; 2];
@@ -285,10 +285,14 @@ async fn metrics_parse_as_prometheus_text_and_count_what_was_sent() {
             assert_eq!(next_n(e).await.0, n);
         }
     }
-    // The eater's writer counts after its batch is flushed; give it a beat.
-    tokio::time::sleep(Duration::from_millis(200)).await;
-
-    let m = hub.metrics();
+    // The eater's writer counts after its batch is flushed, and the hub may
+    // still be reading the two invalid messages: wait for the last counts.
+    let m = metrics_when(&hub, "every dumpling counted", |m| {
+        value(m, "nd_hub_dumplings_invalid_total", &[]) == Some(2.0)
+            && ["first", "second \"quoted\""].iter().all(|name| {
+                value(m, "nd_hub_eater_dumplings_out_total", &[("eater", name)]) == Some(10.0)
+            })
+    });
     let v = |name: &str, labels: &[(&str, &str)]| value(&m, name, labels);
     let a = [("kitchen", "kA"), ("chef", "ChefA")];
     let b = [("kitchen", "kA"), ("chef", "ChefB")];
@@ -350,9 +354,11 @@ async fn max_connections_refuses_with_503_and_a_fast_kitchen_is_slowed_not_cut()
         .expect_err("a third connection is refused");
     assert!(err.to_string().contains("503"), "{err}");
     // The out port has its own budget.
-    let mut e = eater(&hub.eater_url(), "e", None, None).await;
+    let mut e = eater(&hub, &hub.eater_url(), "e", None, None).await;
     drop(idle);
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    metrics_when(&hub, "the idle connections closed", |m| {
+        value(m, "nd_hub_connections_open", &[("port", "in")]) == Some(0.0)
+    });
 
     // 120 dumplings at 200/s with a burst of 20: at least 0.5 s, all of
     // them delivered, in order.

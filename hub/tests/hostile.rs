@@ -36,7 +36,7 @@ struct Healthy {
 
 impl Healthy {
     async fn connect(hub: &Hub) -> Healthy {
-        let eater = eater(&hub.eater_url(), "healthy-eater", None, None).await;
+        let eater = eater(hub, &hub.eater_url(), "healthy-eater", None, None).await;
         let kitchen = kitchen(&endpoint(&hub.kitchen_url(), None, None), "healthy").await;
         Healthy {
             kitchen,
@@ -148,7 +148,9 @@ async fn garbage_binary_and_oversized_frames_hurt_only_their_sender() {
 async fn a_thousand_idle_connections_and_missing_hellos_are_closed_on_time() {
     // The test process holds ~1,100 sockets.
     rlimit::increase_nofile_limit(8192).unwrap();
-    let hub = Hub::start("hello_timeout = 2\nmax_connections = 1100\n");
+    // The hello timeout must outlast setting up 1,000 sockets on a loaded
+    // machine, or some are closed before they are counted.
+    let hub = Hub::start("hello_timeout = 6\nmax_connections = 1100\n");
     let mut healthy = Healthy::connect(&hub).await;
     let fds_before = hub.fds();
 
@@ -172,13 +174,13 @@ async fn a_thousand_idle_connections_and_missing_hellos_are_closed_on_time() {
                 .unwrap(),
         );
     }
+    // The kernel completes a TCP connect before the hub accepts it: wait
+    // for the hub to have taken them all.
+    metrics_when(&hub, "521 connections open on the in port", |m| {
+        value(m, "nd_hub_connections_open", &[("port", "in")]) == Some(521.0)
+    });
     // Meanwhile the healthy pair works.
     healthy.step(100).await;
-    let m = hub.metrics();
-    assert_eq!(
-        value(&m, "nd_hub_connections_open", &[("port", "in")]),
-        Some(521.0)
-    );
 
     // Every idle socket is closed by the hub after the hello timeout.
     for s in &mut idle {
@@ -193,7 +195,7 @@ async fn a_thousand_idle_connections_and_missing_hellos_are_closed_on_time() {
     }
     let took = started.elapsed();
     assert!(
-        took >= Duration::from_secs(2) && took < Duration::from_secs(10),
+        took >= Duration::from_secs(6) && took < Duration::from_secs(30),
         "closed after {took:?}"
     );
     healthy.step(100).await;
@@ -317,7 +319,7 @@ async fn rapid_connect_and_disconnect_leaks_nothing() {
                 1 => drop(kitchen(&endpoint(&hub.kitchen_url(), None, None), "blip").await),
                 // An eater that says hello and closes properly.
                 2 => {
-                    let e = eater(&hub.eater_url(), "blip", None, None).await;
+                    let e = eater(&hub, &hub.eater_url(), "blip", None, None).await;
                     e.close(nd_protocol::CloseCode::ConnectionCancelled).await;
                 }
                 // Half a handshake.
@@ -330,10 +332,11 @@ async fn rapid_connect_and_disconnect_leaks_nothing() {
         healthy.step(20).await;
         let _ = round;
     }
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let m = hub.metrics();
-    assert_eq!(value(&m, "nd_hub_kitchens_connected", &[]), Some(1.0));
-    assert_eq!(value(&m, "nd_hub_eaters_connected", &[]), Some(1.0));
+    // The last round's peers are gone once the hub has seen them close.
+    metrics_when(&hub, "only the healthy pair connected", |m| {
+        value(m, "nd_hub_kitchens_connected", &[]) == Some(1.0)
+            && value(m, "nd_hub_eaters_connected", &[]) == Some(1.0)
+    });
     // Half handshakes wait for their hello timeout; everything else is gone.
     let deadline = Instant::now() + Duration::from_secs(15);
     while hub.fds() > fds_before + 2 {

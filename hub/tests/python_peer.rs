@@ -192,7 +192,18 @@ async fn our_eater_and_a_rust_kitchen_work_against_the_python_hub() {
     ))
     .await
     .unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The Python hub registers an eater when it reads its hello and sends
+    // status dumplings only to registered eaters: the first one says ours is.
+    loop {
+        let d = tokio::time::timeout(Duration::from_secs(30), eater.next())
+            .await
+            .expect("a status dumpling in time")
+            .unwrap()
+            .unwrap();
+        if d.metadata.chef == "SystemStatusChef" {
+            break;
+        }
+    }
     let (mut k, _) = tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{in_port}"))
         .await
         .unwrap();

@@ -62,10 +62,29 @@ pub fn peer_venv() -> PathBuf {
     venv
 }
 
-/// A free TCP port on 127.0.0.1 (bound, read, released).
+/// A free TCP port on 127.0.0.1 for a server a test starts.
+///
+/// Not `bind(0)`: the kernel draws those from the ephemeral range
+/// (32768-60999 on Linux), the same range it draws the local ports of
+/// outgoing connections from, so a test opening many client sockets could
+/// take the port before the server binds it. These come from below that
+/// range, from a process-wide counter (seeded by the pid, so that two test
+/// binaries running at once start far apart); each is checked bindable.
 pub fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
-    l.local_addr().expect("local addr").port()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    /// The pool: 20000..32000.
+    const LOW: u32 = 20_000;
+    const SPAN: u32 = 12_000;
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let seed = (std::process::id() as u64 * 7919 % SPAN as u64) as u32;
+    for _ in 0..SPAN {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = (LOW + (seed + n) % SPAN) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port in {LOW}..{}", LOW + SPAN)
 }
 
 /// Lines a child printed so far, shared with its reader threads.
@@ -74,6 +93,7 @@ struct Lines {
     stdout: Vec<String>,
     stderr: Vec<String>,
     stdout_closed: bool,
+    stderr_closed: bool,
 }
 
 /// Which output of a child.
@@ -124,11 +144,14 @@ impl Child {
                     }
                     cv.notify_all();
                 }
+                let (m, cv) = &*lines;
+                let mut l = m.lock().unwrap();
                 if is_out {
-                    let (m, cv) = &*lines;
-                    m.lock().unwrap().stdout_closed = true;
-                    cv.notify_all();
+                    l.stdout_closed = true;
+                } else {
+                    l.stderr_closed = true;
                 }
+                cv.notify_all();
             });
         }
         Child {
@@ -215,7 +238,11 @@ impl Child {
                 return hits;
             }
             let now = Instant::now();
-            if now >= deadline || l.stdout_closed {
+            let closed = match stream {
+                Stream::Stdout => l.stdout_closed,
+                Stream::Stderr => l.stderr_closed,
+            };
+            if now >= deadline || closed {
                 panic!(
                     "{}: {} of {n} lines on {stream:?} within {timeout:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
                     self.name,
@@ -255,7 +282,7 @@ impl Child {
                 let (m, cv) = &*self.lines;
                 let mut l = m.lock().unwrap();
                 let drain_deadline = Instant::now() + Duration::from_secs(2);
-                while !l.stdout_closed && Instant::now() < drain_deadline {
+                while !(l.stdout_closed && l.stderr_closed) && Instant::now() < drain_deadline {
                     l = cv.wait_timeout(l, Duration::from_millis(50)).unwrap().0;
                 }
                 return status;

@@ -230,13 +230,33 @@ pub async fn close_of(ws: &mut HubStream) -> (u16, String) {
     got.expect("a close frame, not a dropped connection")
 }
 
-pub async fn eater(url: &str, name: &str, token: Option<&str>, ca: Option<&Path>) -> Eater {
+/// Connects an eater to `url` (one of `hub`'s) and waits until the hub has
+/// registered it (its log line), so that what is sent next reaches it.
+pub async fn eater(
+    hub: &Hub,
+    url: &str,
+    name: &str,
+    token: Option<&str>,
+    ca: Option<&Path>,
+) -> Eater {
     let config = EaterConfig::new(url, name)
         .token(token.map(str::to_string))
         .ca_file(ca.map(Path::to_path_buf));
+    let mine = format!("eater={name} peer=");
+    let registered = || {
+        hub.child
+            .stderr()
+            .iter()
+            .filter(|l| l.contains("dumpling eater connected") && l.contains(&mine))
+            .count()
+    };
+    let before = registered();
     let e = Eater::connect(config).await.expect("eater connects");
-    // The hub registers an eater once its hello is read.
-    tokio::time::sleep(Duration::from_millis(150)).await;
+    let deadline = Instant::now() + WAIT;
+    while registered() == before {
+        assert!(Instant::now() < deadline, "the hub never registered {name}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     e
 }
 
@@ -251,6 +271,20 @@ pub async fn next_n(e: &mut Eater) -> (u64, String) {
         d.payload_value()["n"].as_u64().expect("payload.n"),
         d.metadata.chef.clone(),
     )
+}
+
+/// Polls /metrics until `ready` holds for a snapshot (counters that the hub
+/// updates after the fact, e.g. once a write is flushed); returns it.
+pub fn metrics_when(hub: &Hub, what: &str, ready: impl Fn(&[Sample]) -> bool) -> Vec<Sample> {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let m = hub.metrics();
+        if ready(&m) {
+            return m;
+        }
+        assert!(Instant::now() < deadline, "/metrics never showed {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 /// Waits until `n` eaters are registered (per /metrics).
