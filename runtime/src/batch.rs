@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use std::net::IpAddr;
 
-use crate::bindings::netdumplings::chef::types::PacketBatch;
+use crate::bindings::netdumplings::chef::types::{LayerKind, PacketBatch};
 use crate::decode::{decode, Layer, LinkType};
 
 /// `fragment-offsets` value for a packet that is not a fragment.
@@ -153,6 +153,126 @@ impl BatchBuilder {
     }
 }
 
+/// Which packets a chef wants: the WIT `interests.interest` record, as the
+/// kitchen tests it (see `wit/chef.wit`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Interest {
+    /// Bit `k` set: a layer of kind number `k` qualifies. 0: any packet.
+    pub any_layer: u64,
+    /// TCP/UDP ports that qualify (either side). Empty: any packet.
+    pub any_port: Vec<u16>,
+}
+
+impl Interest {
+    /// From the WIT record's lists.
+    pub fn new(any_layer: &[LayerKind], any_port: &[u16]) -> Interest {
+        Interest {
+            any_layer: any_layer.iter().fold(0, |m, k| m | 1 << (*k as u8)),
+            any_port: any_port.to_vec(),
+        }
+    }
+
+    /// Whether every packet matches (nothing to filter).
+    pub fn is_everything(&self) -> bool {
+        self.any_layer == 0 && self.any_port.is_empty()
+    }
+
+    /// Whether packet `i` of `b` matches. Out-of-range columns (which
+    /// [`BatchBuilder`] never makes) read as "no layers, no ports".
+    pub fn matches(&self, b: &PacketBatch, i: usize) -> bool {
+        let at = |v: &[u32], i: usize| v.get(i).copied().unwrap_or(0) as usize;
+        let (start, end) = (at(&b.layer_starts, i), at(&b.layer_starts, i + 1));
+        let kinds = b
+            .layer_kinds
+            .get(start..end)
+            .unwrap_or_default()
+            .iter()
+            .fold(0u64, |m, k| m | 1u64.checked_shl(*k as u32).unwrap_or(0));
+        if self.any_layer != 0 && kinds & self.any_layer == 0 {
+            return false;
+        }
+        if self.any_port.is_empty() {
+            return true;
+        }
+        let transport = 1 << LayerKind::Tcp as u8 | 1 << LayerKind::Udp as u8;
+        kinds & transport != 0
+            && [2 * i, 2 * i + 1]
+                .iter()
+                .filter_map(|j| b.ports.get(*j))
+                .any(|p| self.any_port.contains(p))
+    }
+
+    /// Copies the packets of `from` that match into `into` (cleared first,
+    /// allocations reused), every column rebased. Returns how many matched.
+    pub fn select(&self, from: &PacketBatch, into: &mut PacketBatch) -> usize {
+        clear(into, from.link_type);
+        for i in 0..batch_len(from) {
+            if self.matches(from, i) {
+                copy_packet(from, i, into);
+            }
+        }
+        batch_len(into)
+    }
+}
+
+/// Empties a batch, keeping its allocations.
+fn clear(b: &mut PacketBatch, link_type: u16) {
+    b.link_type = link_type;
+    b.data.clear();
+    b.data_offsets.clear();
+    b.data_offsets.push(0);
+    b.wire_lengths.clear();
+    b.timestamps.clear();
+    b.layer_starts.clear();
+    b.layer_starts.push(0);
+    b.layer_kinds.clear();
+    b.layer_offsets.clear();
+    b.layer_lengths.clear();
+    b.ip_versions.clear();
+    b.ip_addresses.clear();
+    b.ports.clear();
+    b.fragment_offsets.clear();
+}
+
+/// Appends packet `i` of `from` to `into`. Reads past a column's end (not
+/// made by [`BatchBuilder`]) give empty or zero values, never a panic.
+fn copy_packet(from: &PacketBatch, i: usize, into: &mut PacketBatch) {
+    let at = |v: &[u32], i: usize| v.get(i).copied().unwrap_or(0) as usize;
+    let data = from
+        .data
+        .get(at(&from.data_offsets, i)..at(&from.data_offsets, i + 1))
+        .unwrap_or_default();
+    into.data.extend_from_slice(data);
+    into.data_offsets.push(into.data.len() as u32);
+    into.wire_lengths
+        .push(from.wire_lengths.get(i).copied().unwrap_or(0));
+    into.timestamps
+        .push(from.timestamps.get(i).copied().unwrap_or(0));
+    let layers = at(&from.layer_starts, i)..at(&from.layer_starts, i + 1);
+    into.layer_kinds
+        .extend_from_slice(from.layer_kinds.get(layers.clone()).unwrap_or_default());
+    into.layer_offsets
+        .extend_from_slice(from.layer_offsets.get(layers.clone()).unwrap_or_default());
+    into.layer_lengths
+        .extend_from_slice(from.layer_lengths.get(layers).unwrap_or_default());
+    into.layer_starts.push(into.layer_kinds.len() as u32);
+    into.ip_versions
+        .push(from.ip_versions.get(i).copied().unwrap_or(0));
+    match from.ip_addresses.get(32 * i..32 * i + 32) {
+        Some(a) => into.ip_addresses.extend_from_slice(a),
+        None => into.ip_addresses.extend_from_slice(&[0; 32]),
+    }
+    for j in [2 * i, 2 * i + 1] {
+        into.ports.push(from.ports.get(j).copied().unwrap_or(0));
+    }
+    into.fragment_offsets.push(
+        from.fragment_offsets
+            .get(i)
+            .copied()
+            .unwrap_or(NOT_A_FRAGMENT),
+    );
+}
+
 /// Packets in a batch.
 pub fn batch_len(b: &PacketBatch) -> usize {
     b.data_offsets.len().saturating_sub(1)
@@ -185,7 +305,6 @@ pub fn empty_batch(link_type: u16, n: usize) -> PacketBatch {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bindings::netdumplings::chef::types::LayerKind;
 
     fn push(b: &mut BatchBuilder, data: &[u8], ts_secs: u64) {
         b.push(RawPacket {
@@ -258,6 +377,91 @@ mod tests {
         assert_eq!(batch.ip_addresses[64..96], [0; 32]);
         assert_eq!(batch.ports, [5353, 53, 4000, 80, 0, 0]);
         assert_eq!(batch.fragment_offsets, [NOT_A_FRAGMENT; 3]);
+    }
+
+    /// Packet `i` of a batch, column by column, rebased to its own start.
+    fn packet_columns(b: &PacketBatch, i: usize) -> String {
+        let at = |v: &[u32], i: usize| v[i] as usize;
+        let layers = at(&b.layer_starts, i)..at(&b.layer_starts, i + 1);
+        format!(
+            "{:?}",
+            (
+                &b.data[at(&b.data_offsets, i)..at(&b.data_offsets, i + 1)],
+                b.wire_lengths[i],
+                b.timestamps[i],
+                &b.layer_kinds[layers.clone()],
+                &b.layer_offsets[layers.clone()],
+                &b.layer_lengths[layers],
+                b.ip_versions[i],
+                &b.ip_addresses[32 * i..32 * i + 32],
+                &b.ports[2 * i..2 * i + 2],
+                b.fragment_offsets[i],
+            )
+        )
+    }
+
+    /// An interest keeps exactly the packets it names, each one intact.
+    #[test]
+    fn interests_select_whole_packets() {
+        let mut arp = Vec::new();
+        etherparse::PacketBuilder::ethernet2([1; 6], [0xff; 6])
+            .arp(
+                etherparse::ArpPacket::new(
+                    etherparse::ArpHardwareId::ETHERNET,
+                    etherparse::EtherType::IPV4,
+                    etherparse::ArpOperation::REQUEST,
+                    &[1; 6],
+                    &[10, 0, 0, 1],
+                    &[0; 6],
+                    &[10, 0, 0, 2],
+                )
+                .unwrap(),
+            )
+            .write(&mut arp)
+            .unwrap();
+        let udp = |src: u16, dst: u16| {
+            let mut v = Vec::new();
+            etherparse::PacketBuilder::ethernet2([1; 6], [2; 6])
+                .ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64)
+                .udp(src, dst)
+                .write(&mut v, b"payload")
+                .unwrap();
+            v
+        };
+        let mut tcp6 = Vec::new();
+        etherparse::PacketBuilder::ethernet2([1; 6], [2; 6])
+            .ipv6([0x20; 16], [0x30; 16], 64)
+            .tcp(53, 4000, 1, 1024)
+            .write(&mut tcp6, b"x")
+            .unwrap();
+        let mut b = BatchBuilder::new(1);
+        let packets = [arp, udp(4000, 53), udp(4000, 80), tcp6, udp(5353, 5353)];
+        for (i, p) in packets.iter().enumerate() {
+            push(&mut b, p, i as u64);
+        }
+        let batch = b.take().unwrap();
+
+        let check = |interest: Interest, expect: &[usize]| {
+            let mut out = empty_batch(0, 0);
+            // Twice into the same batch: the second must not keep the first.
+            interest.select(&batch, &mut out);
+            assert_eq!(interest.select(&batch, &mut out), expect.len());
+            assert_eq!(out.link_type, 1);
+            let got: Vec<String> = (0..batch_len(&out))
+                .map(|i| packet_columns(&out, i))
+                .collect();
+            let want: Vec<String> = expect.iter().map(|i| packet_columns(&batch, *i)).collect();
+            assert_eq!(got, want, "{interest:?}");
+        };
+        use LayerKind::*;
+        check(Interest::new(&[Arp], &[]), &[0]);
+        check(Interest::new(&[Udp, Tcp], &[53, 5353]), &[1, 3, 4]);
+        check(Interest::new(&[Udp], &[53]), &[1]);
+        check(Interest::new(&[], &[80]), &[2]);
+        check(Interest::new(&[Ipv6], &[]), &[3]);
+        check(Interest::new(&[Icmpv4], &[]), &[]);
+        assert!(Interest::new(&[], &[]).is_everything());
+        check(Interest::new(&[], &[]), &[0, 1, 2, 3, 4]);
     }
 
     #[test]

@@ -9,3 +9,22 @@ wasmtime::component::bindgen!({
     world: "chef",
     additional_derives: [PartialEq, Eq],
 });
+
+/// The instance name of the optional `interests` export (world
+/// `selective-chef` in `wit/chef.wit`).
+pub const INTERESTS_EXPORT: &str = "netdumplings:chef/interests@0.1.0";
+
+/// The `interests.interest` record, declared by hand: `bindgen!` above is
+/// for the `chef` world, where `interests` is not an export, and a chef may
+/// or may not export it, so the host looks it up per component
+/// (`crate::host::ChefHost::load`) and lifts this type itself.
+#[derive(Debug, Clone, wasmtime::component::ComponentType, wasmtime::component::Lift)]
+#[component(record)]
+pub struct WitInterest {
+    /// `any-layer`: a packet with a layer of one of these kinds matches.
+    #[component(name = "any-layer")]
+    pub any_layer: Vec<netdumplings::chef::types::LayerKind>,
+    /// `any-port`: a TCP/UDP packet with one of these ports matches.
+    #[component(name = "any-port")]
+    pub any_port: Vec<u16>,
+}

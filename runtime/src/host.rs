@@ -16,6 +16,13 @@
 //!   every [`EPOCH_TICK`]; a call that runs past [`Limits::call_deadline`]
 //!   traps with "interrupt".
 //!
+//! # Interests
+//!
+//! A chef may export `interests` (`wit/chef.wit`); [`ChefInstance::handle_batch`]
+//! then hands it only the packets it wants, copied into a smaller batch, and
+//! skips the call when none match. The filter runs on the chef's own worker
+//! thread, so it costs the capture nothing.
+//!
 //! Every payload a chef returns is checked: valid JSON, at most
 //! [`Limits::max_payload`] bytes. A trap or a bad payload is a [`ChefFault`];
 //! the caller (`crate::supervisor`) throws the instance away.
@@ -44,8 +51,10 @@ use wasmtime_wasi::{
     HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView,
 };
 
+use crate::batch::Interest;
 use crate::bindings::netdumplings::chef::types::{LogLevel, PacketBatch, PacketPayload};
-use crate::bindings::{Chef, ChefPre};
+use crate::bindings::{Chef, ChefPre, WitInterest, INTERESTS_EXPORT};
+use wasmtime::component::ComponentExportIndex;
 
 /// Default memory cap per chef instance. A JavaScript chef's engine
 /// (SpiderMonkey in componentize-js) lets garbage reach ~55 MB before it
@@ -324,6 +333,8 @@ pub struct ChefComponent {
     /// Whether it came from the compilation cache.
     pub from_cache: bool,
     pre: ChefPre<ChefState>,
+    /// Its `interests.wants` function, if it exports one.
+    wants: Option<ComponentExportIndex>,
 }
 
 /// A live chef instance: a store plus its exports.
@@ -335,6 +346,13 @@ pub struct ChefInstance {
     max_payload: usize,
     /// The chef's name, from its `name` export.
     pub name: String,
+    /// What its `interests.wants` said, unless that is "every packet".
+    interest: Option<Interest>,
+    /// The batch of wanted packets, reused from call to call (`None` only
+    /// while lent to a call).
+    selected: Option<PacketBatch>,
+    /// Packets handed to the chef (after its interest's filter).
+    delivered: u64,
 }
 
 impl ChefHost {
@@ -457,11 +475,15 @@ impl ChefHost {
         let pre = ChefPre::new(pre).map_err(|e| {
             anyhow::anyhow!("{} does not export the chef world: {e:#}", path.display())
         })?;
+        let wants = component
+            .get_export_index(None, INTERESTS_EXPORT)
+            .and_then(|i| component.get_export_index(Some(&i), "wants"));
         Ok(ChefComponent {
             path: path.to_path_buf(),
             digest,
             from_cache,
             pre,
+            wants,
         })
     }
 
@@ -502,9 +524,27 @@ impl ChefHost {
         let ticks = |d: Duration| d.as_nanos().div_ceil(EPOCH_TICK.as_nanos()).max(1) as u64;
         store.set_epoch_deadline(ticks(self.limits.start_deadline));
         store.epoch_deadline_trap();
-        let chef = component.pre.instantiate(&mut store).map_err(|e| {
+        let cannot = |e: wasmtime::Error| {
             anyhow::anyhow!("cannot instantiate {}: {e:#}", component.path.display())
-        })?;
+        };
+        let raw = component
+            .pre
+            .instance_pre()
+            .instantiate(&mut store)
+            .map_err(cannot)?;
+        let chef = Chef::new(&mut store, &raw).map_err(cannot)?;
+        let wants = match &component.wants {
+            Some(i) => Some(
+                raw.get_typed_func::<(), (WitInterest,)>(&mut store, i)
+                    .map_err(|e| {
+                        anyhow::anyhow!(
+                            "{}: its interests.wants has the wrong type: {e:#}",
+                            component.path.display()
+                        )
+                    })?,
+            ),
+            None => None,
+        };
         let mut instance = ChefInstance {
             store,
             chef,
@@ -512,12 +552,26 @@ impl ChefHost {
             call_deadline: self.limits.start_deadline,
             max_payload: self.limits.max_payload,
             name: String::new(),
+            interest: None,
+            selected: None,
+            delivered: 0,
         };
         let name = instance
             .call(|chef, store| chef.netdumplings_chef_handlers().call_name(store))
             .map_err(|e| anyhow::anyhow!("{}: name() {e}", component.path.display()))?;
         instance.store.data_mut().name = name.clone();
         instance.name = name;
+        if let Some(wants) = wants {
+            let (w,) = instance
+                .call(|_, store| wants.call(store, ()))
+                .map_err(|e| anyhow::anyhow!("{}: wants() {e}", component.path.display()))?;
+            let interest = Interest::new(&w.any_layer, &w.any_port);
+            if !interest.is_everything() {
+                tracing::debug!(chef = %instance.name, "wants only {interest:?}");
+                instance.selected = Some(crate::batch::empty_batch(0, 0));
+                instance.interest = Some(interest);
+            }
+        }
         // Started: every later call gets the (short) call deadline.
         instance.deadline_ticks = ticks(self.limits.call_deadline);
         instance.call_deadline = self.limits.call_deadline;
@@ -552,13 +606,38 @@ impl ChefInstance {
             .map_err(|e| ChefFault::InvalidJson(e.to_string()))
     }
 
-    /// Hands a batch to the chef; returns its payloads (checked).
+    /// Hands a batch to the chef (only the packets it wants, see
+    /// [`Interest`]); returns its payloads (checked), whose indexes count
+    /// within what it was handed.
     pub fn handle_batch(&mut self, batch: &PacketBatch) -> Result<Vec<PacketPayload>, ChefFault> {
+        let Some(interest) = &self.interest else {
+            return self.handle(batch);
+        };
+        let mut selected = self
+            .selected
+            .take()
+            .unwrap_or_else(|| crate::batch::empty_batch(0, 0));
+        let result = match interest.select(batch, &mut selected) {
+            0 => Ok(Vec::new()),
+            _ => self.handle(&selected),
+        };
+        self.selected = Some(selected);
+        result
+    }
+
+    /// Packets handed to the chef so far (fewer than offered when it
+    /// exports `interests`).
+    pub fn delivered(&self) -> u64 {
+        self.delivered
+    }
+
+    fn handle(&mut self, batch: &PacketBatch) -> Result<Vec<PacketPayload>, ChefFault> {
         let out = self.call(|chef, store| {
             chef.netdumplings_chef_handlers()
                 .call_handle_batch(store, batch)
         })?;
         let len = crate::batch::batch_len(batch);
+        self.delivered += len as u64;
         for p in &out {
             if p.index as usize >= len {
                 return Err(ChefFault::BadIndex {

@@ -91,8 +91,11 @@ pub struct ChefStatus {
     pub digest: String,
     /// Where it stands.
     pub state: ChefState,
-    /// Packets handed to it.
+    /// Packets offered to it (handed over, or filtered out by its interests).
     pub packets: u64,
+    /// Of those, packets it wanted and was handed (all of them unless the
+    /// chef exports `interests`).
+    pub packets_wanted: u64,
     /// Packets it did not see (restarting, parked, or its queue was full).
     pub packets_skipped: u64,
     /// Payloads it made.
@@ -141,6 +144,7 @@ impl ChefWorker {
             digest: component.digest.clone(),
             state: ChefState::Running,
             packets: 0,
+            packets_wanted: 0,
             packets_skipped: 0,
             payloads: 0,
             faults: 0,
@@ -339,15 +343,18 @@ impl Worker {
         let Some(instance) = self.instance.as_mut() else {
             return;
         };
+        let delivered = instance.delivered();
         match instance.handle_batch(batch) {
             Ok(payloads) => {
                 self.consecutive_faults = 0;
                 let made = payloads.len() as u64;
+                let wanted = instance.delivered() - delivered;
                 for p in payloads {
                     self.emit(Driver::Packet, p.json);
                 }
                 self.with_status(|s| {
                     s.packets += n;
+                    s.packets_wanted += wanted;
                     s.payloads += made;
                 });
             }

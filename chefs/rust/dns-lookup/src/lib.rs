@@ -13,7 +13,23 @@
 
 use std::collections::BTreeMap;
 
-use netdumplings_chef::{export_chef, json, serde_json, Chef, Packet, Value};
+use netdumplings_chef::{
+    export_chef, json, serde_json, to_json, Chef, Interest, LayerKind, Packet, Value,
+};
+use serde::Serialize;
+
+/// The packet payload, serialised straight from these fields (see
+/// `Chef::packet_json`).
+#[derive(Serialize)]
+struct LookupPayload<'a> {
+    lookup: Lookup<'a>,
+}
+
+#[derive(Serialize)]
+struct Lookup<'a> {
+    hostname: &'a str,
+    when: f64,
+}
 
 #[derive(Default)]
 pub struct DnsLookupChef {
@@ -23,18 +39,36 @@ pub struct DnsLookupChef {
 
 impl Chef for DnsLookupChef {
     const NAME: &'static str = "DNSLookupChef";
+    // What `nd_dissect::dns_message` can accept: UDP 53/5353, TCP 53.
+    const INTEREST: Interest = Interest {
+        any_layer: &[LayerKind::Udp, LayerKind::Tcp],
+        any_port: &[53, 5353],
+    };
 
     fn packet(&mut self, packet: &Packet<'_>) -> Option<Value> {
+        serde_json::from_str(&self.packet_json(packet)?).ok()
+    }
+
+    fn packet_json(&mut self, packet: &Packet<'_>) -> Option<String> {
         let dns = nd_dissect::parse_dns(nd_dissect::dns_message(packet)?)?;
         let hostname = dns.first_question?;
         let when = packet.timestamp();
-        let entry = self
-            .lookups_seen
-            .entry(hostname.clone())
-            .or_insert((0, when));
-        entry.0 += 1;
-        entry.1 = when;
-        Some(json!({ "lookup": { "hostname": hostname, "when": when } }))
+        let json = to_json(&LookupPayload {
+            lookup: Lookup {
+                hostname: &hostname,
+                when,
+            },
+        });
+        match self.lookups_seen.get_mut(&hostname) {
+            Some((count, latest)) => {
+                *count += 1;
+                *latest = when;
+            }
+            None => {
+                self.lookups_seen.insert(hostname, (1, when));
+            }
+        }
+        Some(json)
     }
 
     fn interval(&mut self) -> Option<Value> {

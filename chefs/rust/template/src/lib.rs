@@ -2,7 +2,10 @@
 //!
 //! Start here: `packet` sees every packet (see `netdumplings_chef::Packet`)
 //! and may return a payload (any JSON value) to make a packet dumpling;
-//! `interval` runs every poke interval. Build with `just chefs`, try it with
+//! `interval` runs every poke interval. A chef that only cares about some
+//! packets says so with `const INTEREST` (e.g. `Interest { any_layer:
+//! &[LayerKind::Arp], any_port: &[] }`) and the kitchen hands it only those.
+//! Build with `just chefs`, try it with
 //! `nd-sniff --read FILE --print --chef-dir target/polyglot/rust`.
 
 use netdumplings_chef::{export_chef, json, Chef, Packet, Value};

@@ -28,4 +28,13 @@ impl Guest for BadJson {
     }
 }
 
+impl netdumplings_chef::bindings::exports::netdumplings::chef::interests::Guest for BadJson {
+    fn wants() -> netdumplings_chef::bindings::exports::netdumplings::chef::interests::Interest {
+        netdumplings_chef::bindings::exports::netdumplings::chef::interests::Interest {
+            any_layer: Vec::new(),
+            any_port: Vec::new(),
+        }
+    }
+}
+
 netdumplings_chef::bindings::export!(BadJson with_types_in netdumplings_chef::bindings);
