@@ -162,7 +162,11 @@ fn payload_names(
     }
     match transport {
         Some(LayerKind::Udp) | Some(LayerKind::Tcp) => {
-            if let Some(msg) = dns_message(packet) {
+            let ports = [packet.src_port(), packet.dst_port()];
+            // Most packets are not on a DNS port: skip `dns_message`'s
+            // second walk over the layers for them.
+            let dns_port = ports.iter().any(|p| matches!(p, Some(53 | 5353)));
+            if let Some(msg) = dns_port.then(|| dns_message(packet)).flatten() {
                 if parse_dns(msg).is_some() {
                     emit("DNS");
                     // Over TCP, bytes after the length-prefixed message are Raw.
@@ -172,7 +176,6 @@ fn payload_names(
                     return;
                 }
             }
-            let ports = [packet.src_port(), packet.dst_port()];
             if transport == Some(LayerKind::Udp) && ports.contains(&Some(5355)) {
                 // scapy's LLMNR: query or response by the QR bit.
                 match bytes.get(2) {

@@ -18,6 +18,21 @@ pub struct PacketCountChef {
 }
 
 impl PacketCountChef {
+    /// Counts the packet's layers by scapy's names.
+    fn count(&mut self, packet: &Packet<'_>) {
+        nd_dissect::scapy_layer_names(packet, |name| {
+            let found = self
+                .recent
+                .iter()
+                .position(|(n, _)| std::ptr::eq(*n, name))
+                .or_else(|| self.recent.iter().position(|(n, _)| *n == name));
+            match found {
+                Some(i) => self.recent[i].1 += 1,
+                None => self.recent.push((name, 1)),
+            }
+        });
+    }
+
     /// Every count so far.
     fn totals(&self) -> BTreeMap<String, u64> {
         let mut totals = self.packet_counts.clone();
@@ -32,17 +47,14 @@ impl Chef for PacketCountChef {
     const NAME: &'static str = "PacketCountChef";
 
     fn packet(&mut self, packet: &Packet<'_>) -> Option<Value> {
-        nd_dissect::scapy_layer_names(packet, |name| {
-            let found = self
-                .recent
-                .iter()
-                .position(|(n, _)| std::ptr::eq(*n, name))
-                .or_else(|| self.recent.iter().position(|(n, _)| *n == name));
-            match found {
-                Some(i) => self.recent[i].1 += 1,
-                None => self.recent.push((name, 1)),
-            }
-        });
+        self.count(packet);
+        None
+    }
+
+    // The SDK's default would call `packet` and drop its `None` `Value`,
+    // a call per packet for nothing (1% of a kitchen's time).
+    fn packet_json(&mut self, packet: &Packet<'_>) -> Option<String> {
+        self.count(packet);
         None
     }
 

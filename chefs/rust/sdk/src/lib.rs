@@ -167,11 +167,13 @@ pub struct Packet<'a> {
 
 impl<'a> Packet<'a> {
     /// The captured bytes (may be shorter than the packet on the wire).
+    #[inline]
     pub fn data(&self) -> &'a [u8] {
         self.data
     }
 
     /// Length of the packet on the wire.
+    #[inline]
     pub fn wire_length(&self) -> u32 {
         self.batch
             .wire_lengths
@@ -181,24 +183,28 @@ impl<'a> Packet<'a> {
     }
 
     /// Capture time in seconds since the Unix epoch, as netdumplings' floats.
+    #[inline]
     pub fn timestamp(&self) -> f64 {
         let (secs, nanos) = self.timestamp_parts();
         secs as f64 + nanos as f64 / 1e9
     }
 
     /// Capture time: whole seconds and nanoseconds.
+    #[inline]
     pub fn timestamp_parts(&self) -> (u64, u32) {
         let t = self.batch.timestamps.get(self.index).copied().unwrap_or(0);
         (t / 1_000_000_000, (t % 1_000_000_000) as u32)
     }
 
     /// The capture's LINKTYPE number.
+    #[inline]
     pub fn link_type(&self) -> u16 {
         self.batch.link_type
     }
 
     /// Decoded layers, outermost first: `(kind, bytes of the layer)`.
     /// A kind number this SDK does not know (a newer kitchen) is skipped.
+    #[inline]
     pub fn layers(&self) -> impl Iterator<Item = (LayerKind, &'a [u8])> + '_ {
         let b = self.batch;
         self.layers.clone().filter_map(move |j| {
@@ -210,6 +216,7 @@ impl<'a> Packet<'a> {
     }
 
     /// The bytes of the first layer of `kind`, if present.
+    #[inline]
     pub fn layer(&self, kind: LayerKind) -> Option<&'a [u8]> {
         if !self.has(kind) {
             return None;
@@ -220,20 +227,24 @@ impl<'a> Packet<'a> {
     }
 
     /// Whether the packet has a layer of `kind`.
+    #[inline]
     pub fn has(&self, kind: LayerKind) -> bool {
         self.kinds & (1 << kind as u32) != 0
     }
 
     /// Source IP address of the innermost IP header.
+    #[inline]
     pub fn src_addr(&self) -> Option<IpAddr> {
         self.address(0)
     }
 
     /// Destination IP address of the innermost IP header.
+    #[inline]
     pub fn dst_addr(&self) -> Option<IpAddr> {
         self.address(16)
     }
 
+    #[inline]
     fn address(&self, at: usize) -> Option<IpAddr> {
         let start = self.index * 32 + at;
         let bytes = self.batch.ip_addresses.get(start..start + 16)?;
@@ -249,15 +260,18 @@ impl<'a> Packet<'a> {
     }
 
     /// TCP/UDP source port.
+    #[inline]
     pub fn src_port(&self) -> Option<u16> {
         self.port(0)
     }
 
     /// TCP/UDP destination port.
+    #[inline]
     pub fn dst_port(&self) -> Option<u16> {
         self.port(1)
     }
 
+    #[inline]
     fn port(&self, which: usize) -> Option<u16> {
         if !(self.has(LayerKind::Tcp) || self.has(LayerKind::Udp)) {
             return None;
@@ -266,6 +280,7 @@ impl<'a> Packet<'a> {
     }
 
     /// The IP fragment offset in bytes, if the packet is an IP fragment.
+    #[inline]
     pub fn fragment_offset(&self) -> Option<u32> {
         self.batch
             .fragment_offsets
@@ -274,6 +289,7 @@ impl<'a> Packet<'a> {
             .filter(|o| *o != NOT_A_FRAGMENT)
     }
 
+    #[inline]
     fn slice(&self, offset: u32, length: u32) -> &'a [u8] {
         let start = (offset as usize).min(self.data.len());
         let end = start.saturating_add(length as usize).min(self.data.len());
