@@ -180,6 +180,16 @@ impl Interest {
     /// Whether packet `i` of `b` matches. Out-of-range columns (which
     /// [`BatchBuilder`] never makes) read as "no layers, no ports".
     pub fn matches(&self, b: &PacketBatch, i: usize) -> bool {
+        // Ports first: one or two comparisons turn most packets away
+        // before their layers are looked at (this runs for every packet).
+        if !self.any_port.is_empty()
+            && ![2 * i, 2 * i + 1]
+                .iter()
+                .filter_map(|j| b.ports.get(*j))
+                .any(|p| self.any_port.contains(p))
+        {
+            return false;
+        }
         let at = |v: &[u32], i: usize| v.get(i).copied().unwrap_or(0) as usize;
         let (start, end) = (at(&b.layer_starts, i), at(&b.layer_starts, i + 1));
         let kinds = b
@@ -188,18 +198,9 @@ impl Interest {
             .unwrap_or_default()
             .iter()
             .fold(0u64, |m, k| m | 1u64.checked_shl(*k as u32).unwrap_or(0));
-        if self.any_layer != 0 && kinds & self.any_layer == 0 {
-            return false;
-        }
-        if self.any_port.is_empty() {
-            return true;
-        }
         let transport = 1 << LayerKind::Tcp as u8 | 1 << LayerKind::Udp as u8;
-        kinds & transport != 0
-            && [2 * i, 2 * i + 1]
-                .iter()
-                .filter_map(|j| b.ports.get(*j))
-                .any(|p| self.any_port.contains(p))
+        (self.any_layer == 0 || kinds & self.any_layer != 0)
+            && (self.any_port.is_empty() || kinds & transport != 0)
     }
 
     /// Copies the packets of `from` that match into `into` (cleared first,
