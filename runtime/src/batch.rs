@@ -86,11 +86,14 @@ impl BatchBuilder {
         );
         self.layers.clear();
         let s = decode(self.link, p.data, &mut self.layers);
-        for l in &self.layers {
-            b.layer_kinds.push(l.kind as u8);
-            b.layer_offsets.push(l.offset);
-            b.layer_lengths.push(l.length);
-        }
+        // Column by column: `extend` from an exact-size iterator reserves
+        // once and writes without a capacity check per element.
+        b.layer_kinds
+            .extend(self.layers.iter().map(|l| l.kind as u8));
+        b.layer_offsets
+            .extend(self.layers.iter().map(|l| l.offset));
+        b.layer_lengths
+            .extend(self.layers.iter().map(|l| l.length));
         b.layer_starts.push(b.layer_kinds.len() as u32);
         // 16 bytes per address; IPv4 in the first 4 (see wit/chef.wit).
         let mut put = |a: IpAddr| match a {
@@ -111,8 +114,8 @@ impl BatchBuilder {
                 b.ip_versions.push(0);
             }
         }
-        b.ports.push(s.src_port.unwrap_or(0));
-        b.ports.push(s.dst_port.unwrap_or(0));
+        b.ports
+            .extend_from_slice(&[s.src_port.unwrap_or(0), s.dst_port.unwrap_or(0)]);
         b.fragment_offsets
             .push(s.fragment_offset.unwrap_or(NOT_A_FRAGMENT));
     }
