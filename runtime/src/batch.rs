@@ -90,10 +90,8 @@ impl BatchBuilder {
         // once and writes without a capacity check per element.
         b.layer_kinds
             .extend(self.layers.iter().map(|l| l.kind as u8));
-        b.layer_offsets
-            .extend(self.layers.iter().map(|l| l.offset));
-        b.layer_lengths
-            .extend(self.layers.iter().map(|l| l.length));
+        b.layer_offsets.extend(self.layers.iter().map(|l| l.offset));
+        b.layer_lengths.extend(self.layers.iter().map(|l| l.length));
         b.layer_starts.push(b.layer_kinds.len() as u32);
         // 16 bytes per address; IPv4 in the first 4 (see wit/chef.wit).
         let mut put = |a: IpAddr| match a {
