@@ -885,6 +885,9 @@ async fn serve_kitchen<S>(
         .insert(id, KitchenEntry { hello, peer });
     // This kitchen's metrics series by chef (no lock on the hot path).
     let mut series: HashMap<String, (SeriesId, Arc<metrics::Series>)> = HashMap::new();
+    // The last chef's series: a kitchen sends runs of one chef's dumplings,
+    // and a string compare is cheaper than hashing the name every time.
+    let mut last: Option<(String, (SeriesId, Arc<metrics::Series>))> = None;
     let mut generation = state.generation.load(Ordering::Acquire);
     let mut bucket = Bucket::new(&state.live().config);
 
@@ -951,18 +954,25 @@ async fn serve_kitchen<S>(
         match nd_protocol::validate_dumpling(text.as_str()) {
             Ok(summary) => {
                 debug!(kitchen = %name, chef = %summary.chef, bytes = text.len(), "dumpling in");
-                let (sid, s) = match series.get(summary.chef.as_ref()) {
-                    Some(found) => found.clone(),
-                    None => {
-                        let found = state.registry.series(&name, &summary.chef);
-                        // Bounded like the registry: a kitchen inventing
-                        // names keeps looking them up instead.
-                        if series.len() < metrics::MAX_SERIES {
-                            series.insert(summary.chef.to_string(), found.clone());
+                if !matches!(&last, Some((chef, _)) if *chef == *summary.chef) {
+                    let found = match series.get(summary.chef.as_ref()) {
+                        Some(found) => found.clone(),
+                        None => {
+                            let found = state.registry.series(&name, &summary.chef);
+                            // Bounded like the registry: a kitchen inventing
+                            // names keeps looking them up instead.
+                            if series.len() < metrics::MAX_SERIES {
+                                series.insert(summary.chef.to_string(), found.clone());
+                            }
+                            found
                         }
-                        found
-                    }
+                    };
+                    last = Some((summary.chef.to_string(), found));
+                }
+                let Some((_, (sid, s))) = &last else {
+                    continue; // never: set just above
                 };
+                let sid = *sid;
                 s.dumplings_in.fetch_add(1, Ordering::Relaxed);
                 s.bytes_in.fetch_add(text.len() as u64, Ordering::Relaxed);
                 state.dumplings_in.fetch_add(1, Ordering::Relaxed);
