@@ -42,7 +42,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use futures_util::{SinkExt, StreamExt};
+use futures_util::{FutureExt, SinkExt, StreamExt};
 use nd_protocol::status::{EaterStatus, InfoFromHub, KitchenStatus, SystemStatus};
 use nd_protocol::{Driver, Hello};
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -77,6 +77,9 @@ use queue::{EaterQueue, Queued};
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 /// Most dumplings written to one eater before a flush (one syscall per batch).
 const WRITE_BATCH: usize = 256;
+/// Most dumplings a kitchen's task hands to the eaters as one run (it
+/// looks at the shutdown signal between runs).
+const MAX_RUN: usize = 256;
 /// What a connection over `max_connections` gets before the socket closes
 /// (plain ports only; on a TLS port it is just closed).
 const TOO_MANY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 5\r\n\
@@ -170,17 +173,19 @@ impl State {
         self.live.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    /// Pushes one dumpling into every eater's queue.
-    fn fan_out(&self, text: &Utf8Bytes, series: SeriesId) {
+    /// Pushes a kitchen's run of dumplings, in order, into every eater's
+    /// queue (one lock and one wake-up per eater for the run).
+    fn fan_out(&self, run: &[Queued]) {
+        if run.is_empty() {
+            return;
+        }
         let eaters = self.eaters.read().unwrap_or_else(|p| p.into_inner());
+        let mut dropped = 0;
         for eater in eaters.values() {
-            let item = Queued {
-                text: text.clone(),
-                series,
-            };
-            if eater.queue.push(item) == Overflow::DroppedOldest {
-                self.dumplings_dropped.fetch_add(1, Ordering::Relaxed);
-            }
+            eater.queue.push_all(run.iter().cloned(), &mut dropped);
+        }
+        if dropped > 0 {
+            self.dumplings_dropped.fetch_add(dropped, Ordering::Relaxed);
         }
     }
 
@@ -890,14 +895,32 @@ async fn serve_kitchen<S>(
     let mut last: Option<(String, (SeriesId, Arc<metrics::Series>))> = None;
     let mut generation = state.generation.load(Ordering::Acquire);
     let mut bucket = Bucket::new(&state.live().config);
+    // Dumplings read and validated but not yet handed to the eaters. Messages
+    // that are already buffered (a busy kitchen's, read 128 KiB at a time)
+    // are taken without waiting and handed over as one run, before the loop
+    // waits for more: one lock and one wake-up per eater per run instead of
+    // per dumpling, and no added latency.
+    let mut run: Vec<Queued> = Vec::with_capacity(MAX_RUN);
 
     let reason = loop {
-        let msg = tokio::select! {
-            _ = stopped(&mut stop) => {
-                close(&mut ws, WsCloseCode::Away, "hub shutting down").await;
-                break "hub shutting down".to_string();
+        let ready = if run.len() < MAX_RUN {
+            ws.next().now_or_never()
+        } else {
+            None
+        };
+        let msg = match ready {
+            Some(msg) => msg,
+            None => {
+                state.fan_out(&run);
+                run.clear();
+                tokio::select! {
+                    _ = stopped(&mut stop) => {
+                        close(&mut ws, WsCloseCode::Away, "hub shutting down").await;
+                        break "hub shutting down".to_string();
+                    }
+                    msg = ws.next() => msg,
+                }
             }
-            msg = ws.next() => msg,
         };
         let text: Utf8Bytes = match msg {
             Some(Ok(Message::Text(t))) => t,
@@ -941,6 +964,8 @@ async fn serve_kitchen<S>(
             bucket.update(&state.live().config);
         }
         if let Some(wait) = bucket.take() {
+            state.fan_out(&run);
+            run.clear();
             // Not reading the socket meanwhile is the back-pressure.
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {}
@@ -976,7 +1001,7 @@ async fn serve_kitchen<S>(
                 s.dumplings_in.fetch_add(1, Ordering::Relaxed);
                 s.bytes_in.fetch_add(text.len() as u64, Ordering::Relaxed);
                 state.dumplings_in.fetch_add(1, Ordering::Relaxed);
-                state.fan_out(&text, sid);
+                run.push(Queued { text, series: sid });
             }
             Err(e) => {
                 state.dumplings_invalid.fetch_add(1, Ordering::Relaxed);
@@ -984,6 +1009,8 @@ async fn serve_kitchen<S>(
             }
         }
     };
+    // What was read before the kitchen went away is still delivered.
+    state.fan_out(&run);
     state
         .kitchens
         .lock()
@@ -1136,7 +1163,10 @@ async fn status_loop(state: Arc<State>, mut stop: watch::Receiver<bool>) {
             Driver::Interval,
             &payload,
         );
-        state.fan_out(&Utf8Bytes::from(text), state.status_series);
+        state.fan_out(&[Queued {
+            text: Utf8Bytes::from(text),
+            series: state.status_series,
+        }]);
     }
 }
 

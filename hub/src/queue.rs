@@ -97,36 +97,60 @@ impl EaterQueue {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Queues one dumpling, applying the slow-eater policy.
+    /// Queues one dumpling, applying the slow-eater policy (the hub pushes
+    /// runs, [`EaterQueue::push_all`]; the tests push one at a time).
+    #[cfg(test)]
     pub(crate) fn push(&self, item: Queued) -> Overflow {
+        let mut dropped = 0;
+        let result = self.push_all(std::iter::once(item), &mut dropped);
+        if result == Overflow::None && dropped > 0 {
+            Overflow::DroppedOldest
+        } else {
+            result
+        }
+    }
+
+    /// Queues dumplings in order under one lock and wakes the writer once
+    /// (a kitchen's hand-off is a run of messages read together). Adds the
+    /// dumplings dropped (oldest, or refused once overflowed) to `dropped`;
+    /// returns `Overflowed` if the disconnect policy tripped.
+    pub(crate) fn push_all(
+        &self,
+        items: impl IntoIterator<Item = Queued>,
+        dropped: &mut u64,
+    ) -> Overflow {
         let max_items = self.max_items.load(Ordering::Relaxed);
         let max_bytes = self.max_bytes.load(Ordering::Relaxed);
         let mut q = self.lock();
-        if q.overflowed {
-            return Overflow::Overflowed;
-        }
-        let len = item.text.len();
         let mut result = Overflow::None;
-        while !q.items.is_empty() && (q.items.len() + 1 > max_items || q.bytes + len > max_bytes) {
-            match self.policy {
-                SlowEaterPolicy::DropOldest => {
-                    if let Some(old) = q.items.pop_front() {
-                        q.bytes -= old.text.len();
+        'items: for item in items {
+            if q.overflowed {
+                result = Overflow::Overflowed;
+                break;
+            }
+            let len = item.text.len();
+            while !q.items.is_empty()
+                && (q.items.len() + 1 > max_items || q.bytes + len > max_bytes)
+            {
+                match self.policy {
+                    SlowEaterPolicy::DropOldest => {
+                        if let Some(old) = q.items.pop_front() {
+                            q.bytes -= old.text.len();
+                            q.dropped += 1;
+                            *dropped += 1;
+                        }
+                    }
+                    SlowEaterPolicy::Disconnect => {
+                        q.overflowed = true;
                         q.dropped += 1;
-                        result = Overflow::DroppedOldest;
+                        result = Overflow::Overflowed;
+                        break 'items;
                     }
                 }
-                SlowEaterPolicy::Disconnect => {
-                    q.overflowed = true;
-                    q.dropped += 1;
-                    drop(q);
-                    self.notify.notify_one();
-                    return Overflow::Overflowed;
-                }
             }
+            q.bytes += len;
+            q.items.push_back(item);
         }
-        q.bytes += len;
-        q.items.push_back(item);
         drop(q);
         self.notify.notify_one();
         result
@@ -215,6 +239,37 @@ mod tests {
         assert_eq!(q.push(t("c")), Overflow::Overflowed);
         assert!(q.overflowed());
         assert_eq!(q.push(t("d")), Overflow::Overflowed);
+    }
+
+    /// A run pushed at once is queued like the same pushes one by one.
+    #[tokio::test]
+    async fn push_all_is_push_in_order() {
+        let one = EaterQueue::new(3, 1 << 20, SlowEaterPolicy::DropOldest);
+        let all = EaterQueue::new(3, 1 << 20, SlowEaterPolicy::DropOldest);
+        let texts: Vec<String> = (0..5).map(|i| i.to_string()).collect();
+        for x in &texts {
+            one.push(t(x));
+        }
+        let mut dropped = 0;
+        assert_eq!(
+            all.push_all(texts.iter().map(|x| t(x)), &mut dropped),
+            Overflow::None
+        );
+        assert_eq!((dropped, all.dropped()), (2, one.dropped()));
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        one.wait_batch(&mut a, 10).await;
+        all.wait_batch(&mut b, 10).await;
+        let texts = |v: &[Queued]| v.iter().map(|q| q.text.to_string()).collect::<Vec<_>>();
+        assert_eq!(texts(&a), ["2", "3", "4"]);
+        assert_eq!(texts(&b), texts(&a));
+
+        let strict = EaterQueue::new(2, 1 << 20, SlowEaterPolicy::Disconnect);
+        let mut dropped = 0;
+        assert_eq!(
+            strict.push_all(["a", "b", "c", "d"].map(t), &mut dropped),
+            Overflow::Overflowed
+        );
+        assert!(strict.overflowed());
     }
 
     #[tokio::test]
