@@ -68,4 +68,23 @@ impl HubAccess {
             .map_err(|e| format!("cannot read the token: {e}"))?;
         Ok(config.ca_file(self.ca_file.clone()).token(token))
     }
+
+    /// Applies the access flags to `config` and connects, as every tool
+    /// starts. On failure the reason is printed, prefixed with `tool`'s name
+    /// (with a hint when the hub could not be reached), and the exit code to
+    /// return is given back.
+    pub async fn connect(
+        &self,
+        tool: &str,
+        config: crate::EaterConfig,
+    ) -> Result<crate::Eater, std::process::ExitCode> {
+        let config = self.apply(config).map_err(|e| {
+            eprintln!("{tool}: {e}");
+            std::process::ExitCode::FAILURE
+        })?;
+        crate::Eater::connect(config).await.map_err(|e| {
+            eprintln!("{tool}: {e}. Is nd-hub running?");
+            std::process::ExitCode::FAILURE
+        })
+    }
 }

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{ArgAction, Parser};
-use nd_eater::{pretty, CloseCode, Eater, EaterConfig, EaterError};
+use nd_eater::{pretty, CloseCode, EaterConfig, EaterError};
 
 /// A dumpling eater.
 ///
@@ -65,19 +65,9 @@ fn main() -> ExitCode {
 async fn run(args: Args) -> ExitCode {
     let color = !args.no_color && !args.json && std::io::stdout().is_terminal();
     let config = EaterConfig::new(&args.hub, &args.eater_name).chef("SystemStatusChef");
-    let config = match args.access.apply(config) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("nd-hubdetails: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let mut eater = match Eater::connect(config).await {
+    let mut eater = match args.access.connect("nd-hubdetails", config).await {
         Ok(e) => e,
-        Err(e) => {
-            eprintln!("nd-hubdetails: {e}. Is nd-hub running?");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     let mut out = std::io::stdout().lock();
     if !args.json {

@@ -7,7 +7,7 @@ use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
 use clap::{ArgAction, Parser};
-use nd_eater::{CloseCode, Eater, EaterConfig, EaterError};
+use nd_eater::{CloseCode, EaterConfig, EaterError};
 
 const BOLD: &str = "\x1b[1m";
 const RESET: &str = "\x1b[0m";
@@ -102,19 +102,9 @@ async fn run(args: Args) -> ExitCode {
     let color = !args.no_color && terminal;
     let in_place = terminal && !args.lines;
     let config = EaterConfig::new(&args.hub, &args.eater_name).chef("SystemStatusChef");
-    let config = match args.access.apply(config) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("nd-hubstatus: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let mut eater = match Eater::connect(config).await {
+    let mut eater = match args.access.connect("nd-hubstatus", config).await {
         Ok(e) => e,
-        Err(e) => {
-            eprintln!("nd-hubstatus: {e}. Is nd-hub running?");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "nd-hub status from {}", eater.url());

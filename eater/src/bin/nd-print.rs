@@ -4,7 +4,7 @@ use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
 use clap::{ArgAction, Parser};
-use nd_eater::{pretty, CloseCode, Driver, Eater, EaterConfig};
+use nd_eater::{pretty, CloseCode, Driver, EaterConfig};
 
 /// A dumpling eater.
 ///
@@ -90,19 +90,9 @@ async fn run(args: Args) -> ExitCode {
     let mut config = EaterConfig::new(&args.hub, &args.eater_name).reconnect(args.reconnect);
     config.chefs = args.chefs.clone();
     config.kitchens = args.kitchens.clone();
-    let config = match args.access.apply(config) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("nd-print: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let mut eater = match Eater::connect(config).await {
+    let mut eater = match args.access.connect("nd-print", config).await {
         Ok(e) => e,
-        Err(e) => {
-            eprintln!("nd-print: {e}. Is nd-hub running?");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     let mut out = std::io::stdout().lock();
     if !args.json {
