@@ -517,3 +517,29 @@ fn a_killed_kitchen_or_eater_leaves_the_hub_status_within_one_period() {
         }
     });
 }
+
+/// Every tool fails the same clear way when it cannot start: the hub is not
+/// there (exit 1, the tool's name, the reason, a hint), or its token file
+/// cannot be read (exit 1, before any connection is tried).
+#[test]
+fn every_tool_says_why_it_cannot_start() {
+    let dead = free_port(); // nothing listens here
+    for tool in ["nd-print", "nd-hubstatus", "nd-hubdetails"] {
+        let out = eater(tool, dead, &[]).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{tool}: {err}");
+        assert!(err.starts_with(&format!("{tool}: ")), "{tool}: {err}");
+        assert!(err.contains("Is nd-hub running?"), "{tool}: {err}");
+
+        let out = eater(tool, dead, &["--token-file", "/nonexistent/token"])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{tool}: {err}");
+        assert!(
+            err.starts_with(&format!("{tool}: cannot read the token")),
+            "{tool}: {err}"
+        );
+        assert!(!err.contains("Is nd-hub running?"), "{tool}: {err}");
+    }
+}
