@@ -308,6 +308,28 @@ pub fn empty_batch(link_type: u16, n: usize) -> PacketBatch {
 mod tests {
     use super::*;
 
+    /// An Ethernet/IPv4/UDP frame (10.0.0.1 -> 10.0.0.2).
+    fn udp4(src: u16, dst: u16, payload: &[u8]) -> Vec<u8> {
+        let mut v = Vec::new();
+        etherparse::PacketBuilder::ethernet2([1; 6], [2; 6])
+            .ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64)
+            .udp(src, dst)
+            .write(&mut v, payload)
+            .unwrap();
+        v
+    }
+
+    /// An Ethernet/IPv6/TCP frame (2020:: -> 3030::).
+    fn tcp6(src: u16, dst: u16, payload: &[u8]) -> Vec<u8> {
+        let mut v = Vec::new();
+        etherparse::PacketBuilder::ethernet2([1; 6], [2; 6])
+            .ipv6([0x20; 16], [0x30; 16], 64)
+            .tcp(src, dst, 1, 1024)
+            .write(&mut v, payload)
+            .unwrap();
+        v
+    }
+
     fn push(b: &mut BatchBuilder, data: &[u8], ts_secs: u64) {
         b.push(RawPacket {
             ts_secs,
@@ -321,18 +343,8 @@ mod tests {
     /// an IPv6/TCP packet and a frame that is not IP at all.
     #[test]
     fn columns_follow_the_wit_layout() {
-        let mut udp4 = Vec::new();
-        etherparse::PacketBuilder::ethernet2([1; 6], [2; 6])
-            .ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64)
-            .udp(5353, 53)
-            .write(&mut udp4, b"dns?")
-            .unwrap();
-        let mut tcp6 = Vec::new();
-        etherparse::PacketBuilder::ethernet2([1; 6], [2; 6])
-            .ipv6([0x20; 16], [0x30; 16], 64)
-            .tcp(4000, 80, 1, 1024)
-            .write(&mut tcp6, b"GET")
-            .unwrap();
+        let udp4 = udp4(5353, 53, b"dns?");
+        let tcp6 = tcp6(4000, 80, b"GET");
         let junk = [0xffu8; 20];
 
         let mut b = BatchBuilder::new(1);
@@ -421,23 +433,14 @@ mod tests {
             )
             .write(&mut arp)
             .unwrap();
-        let udp = |src: u16, dst: u16| {
-            let mut v = Vec::new();
-            etherparse::PacketBuilder::ethernet2([1; 6], [2; 6])
-                .ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64)
-                .udp(src, dst)
-                .write(&mut v, b"payload")
-                .unwrap();
-            v
-        };
-        let mut tcp6 = Vec::new();
-        etherparse::PacketBuilder::ethernet2([1; 6], [2; 6])
-            .ipv6([0x20; 16], [0x30; 16], 64)
-            .tcp(53, 4000, 1, 1024)
-            .write(&mut tcp6, b"x")
-            .unwrap();
         let mut b = BatchBuilder::new(1);
-        let packets = [arp, udp(4000, 53), udp(4000, 80), tcp6, udp(5353, 5353)];
+        let packets = [
+            arp,
+            udp4(4000, 53, b"payload"),
+            udp4(4000, 80, b"payload"),
+            tcp6(53, 4000, b"x"),
+            udp4(5353, 5353, b"payload"),
+        ];
         for (i, p) in packets.iter().enumerate() {
             push(&mut b, p, i as u64);
         }
