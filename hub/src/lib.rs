@@ -901,6 +901,7 @@ async fn serve_kitchen<S>(
     // waits for more: one lock and one wake-up per eater per run instead of
     // per dumpling, and no added latency.
     let mut run: Vec<Queued> = Vec::with_capacity(MAX_RUN);
+    let mut tally = Tally::default();
 
     let reason = loop {
         let ready = if run.len() < MAX_RUN {
@@ -911,8 +912,7 @@ async fn serve_kitchen<S>(
         let msg = match ready {
             Some(msg) => msg,
             None => {
-                state.fan_out(&run);
-                run.clear();
+                hand_off(&state, &mut run, &mut tally);
                 tokio::select! {
                     _ = stopped(&mut stop) => {
                         close(&mut ws, WsCloseCode::Away, "hub shutting down").await;
@@ -964,8 +964,7 @@ async fn serve_kitchen<S>(
             bucket.update(&state.live().config);
         }
         if let Some(wait) = bucket.take() {
-            state.fan_out(&run);
-            run.clear();
+            hand_off(&state, &mut run, &mut tally);
             // Not reading the socket meanwhile is the back-pressure.
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {}
@@ -997,11 +996,8 @@ async fn serve_kitchen<S>(
                 let Some((_, (sid, s))) = &last else {
                     continue; // never: set just above
                 };
-                let sid = *sid;
-                s.dumplings_in.fetch_add(1, Ordering::Relaxed);
-                s.bytes_in.fetch_add(text.len() as u64, Ordering::Relaxed);
-                state.dumplings_in.fetch_add(1, Ordering::Relaxed);
-                run.push(Queued { text, series: sid });
+                tally.add(s, text.len());
+                run.push(Queued { text, series: *sid });
             }
             Err(e) => {
                 state.dumplings_invalid.fetch_add(1, Ordering::Relaxed);
@@ -1010,13 +1006,64 @@ async fn serve_kitchen<S>(
         }
     };
     // What was read before the kitchen went away is still delivered.
-    state.fan_out(&run);
+    hand_off(&state, &mut run, &mut tally);
     state
         .kitchens
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .remove(&id);
     info!(kitchen = %name, %peer, "dumpling kitchen disconnected: {reason}");
+}
+
+/// A kitchen's counts of valid dumplings in, for the chef of the dumplings
+/// being read, not yet added to the shared counters. They are added once
+/// per run ([`hand_off`]) rather than per dumpling: the eaters' writers, on
+/// other cores, count what they write in the same [`metrics::Series`], and
+/// a counter updated per dumpling made that cache line bounce between cores.
+#[derive(Default)]
+struct Tally {
+    /// The series counted; a run of one chef's dumplings is the usual case.
+    series: Option<Arc<metrics::Series>>,
+    /// Dumplings and bytes counted for `series` since the last flush.
+    dumplings: u64,
+    bytes: u64,
+    /// Dumplings of every series since the last flush (the hub's total).
+    total: u64,
+}
+
+impl Tally {
+    fn add(&mut self, series: &Arc<metrics::Series>, bytes: usize) {
+        if !matches!(&self.series, Some(s) if Arc::ptr_eq(s, series)) {
+            self.flush_series();
+            self.series = Some(series.clone());
+        }
+        self.dumplings += 1;
+        self.bytes += bytes as u64;
+        self.total += 1;
+    }
+
+    fn flush_series(&mut self) {
+        if let Some(s) = &self.series {
+            if self.dumplings > 0 {
+                s.dumplings_in.fetch_add(self.dumplings, Ordering::Relaxed);
+                s.bytes_in.fetch_add(self.bytes, Ordering::Relaxed);
+            }
+        }
+        self.dumplings = 0;
+        self.bytes = 0;
+    }
+}
+
+/// Hands a kitchen's run to the eaters, counted in first (so counts never
+/// show more out than in), and empties it.
+fn hand_off(state: &State, run: &mut Vec<Queued>, tally: &mut Tally) {
+    tally.flush_series();
+    if tally.total > 0 {
+        state.dumplings_in.fetch_add(tally.total, Ordering::Relaxed);
+        tally.total = 0;
+    }
+    state.fan_out(run);
+    run.clear();
 }
 
 async fn serve_eater<S>(
