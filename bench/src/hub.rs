@@ -199,12 +199,21 @@ async fn fan_out(in_port: u16, out_port: u16, eaters: usize) -> anyhow::Result<O
             // per message: the load generator shares the hub's two cores,
             // and a clock read per message was ~4% of all their time.
             let mut last = Instant::now();
+            // Whether a dumpling came since `last` was read.
+            let mut fresh = false;
             while mine < DUMPLINGS {
                 let msg = match ws.next().now_or_never() {
                     Some(msg) => msg,
                     None => {
-                        last = Instant::now();
-                        match tokio::time::timeout(QUIET, ws.next()).await {
+                        if fresh {
+                            last = Instant::now();
+                            fresh = false;
+                        }
+                        // Quiet is "no dumpling for QUIET": the Python hub's
+                        // keepalive pings (every 20 s) must not keep a run
+                        // alive.
+                        let quiet_at = tokio::time::Instant::from_std(last + QUIET);
+                        match tokio::time::timeout_at(quiet_at, ws.next()).await {
                             Ok(msg) => msg,
                             Err(_) => break,
                         }
@@ -215,6 +224,7 @@ async fn fan_out(in_port: u16, out_port: u16, eaters: usize) -> anyhow::Result<O
                         // Skip status dumplings without parsing every message.
                         if !t.as_str().contains("SystemStatusChef") {
                             mine += 1;
+                            fresh = true;
                         }
                     }
                     Some(Ok(_)) => {}
