@@ -8,9 +8,9 @@
 //! sides of the ratio: eaters are tokio-tungstenite clients; the kitchen
 //! connects and says hello with tokio-tungstenite, then writes frames
 //! encoded before the clock (the load generator runs on the two cores the
-//! hub needs: the less it spends, the more the measure is the hub's). Both hubs run
-//! as subprocesses on loopback with their status dumplings effectively off
-//! (`-f 3600`); eaters skip status dumplings anyway.
+//! hub needs: the less it spends, the more the measure is the hub's).
+//! Both hubs run as subprocesses on loopback with their status dumplings
+//! effectively off (`-f 3600`); eaters skip status dumplings anyway.
 //!
 //! Our hub runs with `--eater-queue` raised to the run's size: the default
 //! (10,000) bounds memory against a *stalled* eater, and a 100k burst into
@@ -41,7 +41,6 @@ const EATERS: [usize; 2] = [1, 10];
 /// How long an eater may go without a dumpling before the run ends.
 const QUIET: Duration = Duration::from_secs(30);
 
-/// A realistic dumpling: a DNSLookupChef packet dumpling.
 /// The WebSocket frames of `n` dumplings as a kitchen sends them (text,
 /// final, masked as a client must), in chunks of [`FRAMES_PER_WRITE`]: what
 /// tokio-tungstenite would write with a flush every 256 messages, made ahead
@@ -71,6 +70,7 @@ fn frames(n: u64) -> Vec<Vec<u8>> {
 /// Frames per kitchen write (a chunk of [`frames`]).
 const FRAMES_PER_WRITE: u64 = 256;
 
+/// A realistic dumpling: a DNSLookupChef packet dumpling.
 fn dumpling(i: u64) -> String {
     format!(
         r#"{{"metadata": {{"chef": "DNSLookupChef", "kitchen": "bench_kitchen", "creation_time": 1764000000.{i:06}, "driver": "packet"}}, "payload": {{"lookup": {{"hostname": "host-{i}.example.com", "when": 1764000000.{i:06}}}}}}}"#
