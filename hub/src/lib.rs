@@ -1027,8 +1027,6 @@ struct Tally {
     /// Dumplings and bytes counted for `series` since the last flush.
     dumplings: u64,
     bytes: u64,
-    /// Dumplings of every series since the last flush (the hub's total).
-    total: u64,
 }
 
 impl Tally {
@@ -1039,7 +1037,6 @@ impl Tally {
         }
         self.dumplings += 1;
         self.bytes += bytes as u64;
-        self.total += 1;
     }
 
     fn flush_series(&mut self) {
@@ -1055,12 +1052,14 @@ impl Tally {
 }
 
 /// Hands a kitchen's run to the eaters, counted in first (so counts never
-/// show more out than in), and empties it.
+/// show more out than in), and empties it. Every dumpling of the run was
+/// counted in `tally` when it was pushed.
 fn hand_off(state: &State, run: &mut Vec<Queued>, tally: &mut Tally) {
     tally.flush_series();
-    if tally.total > 0 {
-        state.dumplings_in.fetch_add(tally.total, Ordering::Relaxed);
-        tally.total = 0;
+    if !run.is_empty() {
+        state
+            .dumplings_in
+            .fetch_add(run.len() as u64, Ordering::Relaxed);
     }
     state.fan_out(run);
     run.clear();
