@@ -73,9 +73,94 @@ fn summarise(dns: &simple_dns::Packet<'_>) -> DnsSummary {
     DnsSummary { first_question }
 }
 
-/// Calls `emit` with scapy's name for every layer of `packet`, outermost
+/// Declares [`ScapyLayer`] from `Variant => "scapy name"` pairs, so the
+/// list of names is written once.
+macro_rules! declare_scapy_layers {
+    ($($variant:ident => $name:literal,)*) => {
+        /// A layer as scapy 2.4.5 names it (its class's `name`), as
+        /// netdumplings' PacketCountChef counts them.
+        ///
+        /// An enum rather than the name itself so a counter can be an array
+        /// index: PacketCountChef counts every layer of every packet, and
+        /// finding a name in a list was most of its time.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        #[repr(u8)]
+        pub enum ScapyLayer {
+            $(
+                #[doc = concat!("`", $name, "`")]
+                $variant,
+            )*
+        }
+
+        impl ScapyLayer {
+            /// Every layer, in declaration order: `ALL[l as usize] == l`.
+            pub const ALL: &'static [ScapyLayer] = &[$(ScapyLayer::$variant,)*];
+
+            /// scapy's name for the layer.
+            pub const fn name(self) -> &'static str {
+                match self {
+                    $(ScapyLayer::$variant => $name,)*
+                }
+            }
+        }
+    };
+}
+
+declare_scapy_layers! {
+    Ethernet => "Ethernet",
+    Dot3 => "802.3",
+    CookedLinux => "cooked linux",
+    Loopback => "Loopback",
+    Dot1Q => "802.1Q",
+    Dot1AD => "802_1AD",
+    Arp => "ARP",
+    Ip => "IP",
+    Ipv6 => "IPv6",
+    Ipv6HopByHop => "IPv6 Extension Header - Hop-by-Hop Options Header",
+    Ipv6Routing => "IPv6 Option Header Routing",
+    Ipv6DestOptions => "IPv6 Extension Header - Destination Options Header",
+    Ah => "AH",
+    Ipv6Extension => "IPv6 Extension Header",
+    Ipv6Fragment => "IPv6 Extension Header - Fragmentation header",
+    Tcp => "TCP",
+    Udp => "UDP",
+    Icmp => "ICMP",
+    Dns => "DNS",
+    Raw => "Raw",
+    LlmnrResponse => "Link Local Multicast Node Resolution - Response",
+    LlmnrQuery => "Link Local Multicast Node Resolution - Query",
+    Ntp => "NTPHeader",
+    IpInIcmp => "IP in ICMP",
+    UdpInIcmp => "UDP in ICMP",
+    TcpInIcmp => "TCP in ICMP",
+    IcmpInIcmp => "ICMP in ICMP",
+    Llc => "LLC",
+    Stp => "Spanning Tree Protocol",
+    Padding => "Padding",
+    Icmpv6DestUnreach => "ICMPv6 Destination Unreachable",
+    Icmpv6PacketTooBig => "ICMPv6 Packet Too Big",
+    Icmpv6TimeExceeded => "ICMPv6 Time Exceeded",
+    Icmpv6ParamProblem => "ICMPv6 Parameter Problem",
+    Icmpv6EchoRequest => "ICMPv6 Echo Request",
+    Icmpv6EchoReply => "ICMPv6 Echo Reply",
+    Mldv2Query => "MLDv2 - Multicast Listener Query",
+    MldReport => "MLD - Multicast Listener Report",
+    MldDone => "MLD - Multicast Listener Done",
+    NdRouterSolicitation => "ICMPv6 Neighbor Discovery - Router Solicitation",
+    NdRouterAdvertisement => "ICMPv6 Neighbor Discovery - Router Advertisement",
+    NdNeighborSolicitation => "ICMPv6 Neighbor Discovery - Neighbor Solicitation",
+    NdNeighborAdvertisement => "ICMPv6 Neighbor Discovery - Neighbor Advertisement",
+    NdRedirect => "ICMPv6 Neighbor Discovery - Redirect",
+    Mldv2Report => "MLDv2 - Multicast Listener Report",
+    Icmpv6Unknown => "ICMPv6 Unknown",
+}
+
+/// How many [`ScapyLayer`]s there are (the length of a counter array).
+pub const SCAPY_LAYERS: usize = ScapyLayer::ALL.len();
+
+/// Calls `emit` with every layer of `packet` as scapy names it, outermost
 /// first, as `PacketCountChef` counts them.
-pub fn scapy_layer_names(packet: &Packet<'_>, mut emit: impl FnMut(&'static str)) {
+pub fn scapy_layers(packet: &Packet<'_>, mut emit: impl FnMut(ScapyLayer)) {
     // The next-header value that names the following IPv6 extension header.
     let mut ipv6_next: Option<u8> = None;
     let mut transport: Option<LayerKind> = None;
@@ -83,47 +168,47 @@ pub fn scapy_layer_names(packet: &Packet<'_>, mut emit: impl FnMut(&'static str)
     let mut link_8023_len: Option<usize> = None;
     for (kind, bytes) in packet.layers() {
         match kind {
-            LayerKind::Ethernet => emit("Ethernet"),
+            LayerKind::Ethernet => emit(ScapyLayer::Ethernet),
             LayerKind::Ieee8023 => {
-                emit("802.3");
+                emit(ScapyLayer::Dot3);
                 link_8023_len = bytes
                     .get(12..14)
                     .map(|b| u16::from_be_bytes([b[0], b[1]]) as usize);
             }
-            LayerKind::LinuxSll => emit("cooked linux"),
-            LayerKind::Loopback => emit("Loopback"),
-            LayerKind::Vlan => emit("802.1Q"),
-            LayerKind::Qinq => emit("802_1AD"),
-            LayerKind::Arp => emit("ARP"),
-            LayerKind::Ipv4 => emit("IP"),
+            LayerKind::LinuxSll => emit(ScapyLayer::CookedLinux),
+            LayerKind::Loopback => emit(ScapyLayer::Loopback),
+            LayerKind::Vlan => emit(ScapyLayer::Dot1Q),
+            LayerKind::Qinq => emit(ScapyLayer::Dot1AD),
+            LayerKind::Arp => emit(ScapyLayer::Arp),
+            LayerKind::Ipv4 => emit(ScapyLayer::Ip),
             LayerKind::Ipv6 => {
-                emit("IPv6");
+                emit(ScapyLayer::Ipv6);
                 ipv6_next = bytes.get(6).copied();
             }
             LayerKind::Ipv6Extension => {
                 emit(match ipv6_next {
-                    Some(0) => "IPv6 Extension Header - Hop-by-Hop Options Header",
-                    Some(43) => "IPv6 Option Header Routing",
-                    Some(60) => "IPv6 Extension Header - Destination Options Header",
-                    Some(51) => "AH",
-                    _ => "IPv6 Extension Header",
+                    Some(0) => ScapyLayer::Ipv6HopByHop,
+                    Some(43) => ScapyLayer::Ipv6Routing,
+                    Some(60) => ScapyLayer::Ipv6DestOptions,
+                    Some(51) => ScapyLayer::Ah,
+                    _ => ScapyLayer::Ipv6Extension,
                 });
                 ipv6_next = bytes.first().copied();
             }
             LayerKind::Ipv6Fragment => {
-                emit("IPv6 Extension Header - Fragmentation header");
+                emit(ScapyLayer::Ipv6Fragment);
                 ipv6_next = bytes.first().copied();
             }
             LayerKind::Tcp => {
-                emit("TCP");
+                emit(ScapyLayer::Tcp);
                 transport = Some(kind);
             }
             LayerKind::Udp => {
-                emit("UDP");
+                emit(ScapyLayer::Udp);
                 transport = Some(kind);
             }
             LayerKind::Icmpv4 => {
-                emit("ICMP");
+                emit(ScapyLayer::Icmp);
                 transport = Some(kind);
                 icmp_type = bytes.first().copied();
             }
@@ -139,7 +224,7 @@ pub fn scapy_layer_names(packet: &Packet<'_>, mut emit: impl FnMut(&'static str)
                 link_8023_len,
                 &mut emit,
             ),
-            LayerKind::Padding => emit("Padding"),
+            LayerKind::Padding => emit(ScapyLayer::Padding),
         }
     }
 }
@@ -150,14 +235,14 @@ fn payload_names(
     transport: Option<LayerKind>,
     icmp_type: Option<u8>,
     link_8023_len: Option<usize>,
-    emit: &mut impl FnMut(&'static str),
+    emit: &mut impl FnMut(ScapyLayer),
 ) {
     if bytes.is_empty() {
         return;
     }
     let non_first_fragment = packet.fragment_offset().is_some_and(|o| o != 0);
     if non_first_fragment {
-        emit("Raw");
+        emit(ScapyLayer::Raw);
         return;
     }
     match transport {
@@ -168,10 +253,10 @@ fn payload_names(
             let dns_port = ports.iter().any(|p| matches!(p, Some(53 | 5353)));
             if let Some(msg) = dns_port.then(|| dns_message(packet)).flatten() {
                 if parse_dns(msg).is_some() {
-                    emit("DNS");
+                    emit(ScapyLayer::Dns);
                     // Over TCP, bytes after the length-prefixed message are Raw.
                     if transport == Some(LayerKind::Tcp) && bytes.len() > msg.len() + 2 {
-                        emit("Raw");
+                        emit(ScapyLayer::Raw);
                     }
                     return;
                 }
@@ -179,15 +264,13 @@ fn payload_names(
             if transport == Some(LayerKind::Udp) && ports.contains(&Some(5355)) {
                 // scapy's LLMNR: query or response by the QR bit.
                 match bytes.get(2) {
-                    Some(b) if b & 0x80 != 0 => {
-                        emit("Link Local Multicast Node Resolution - Response")
-                    }
-                    _ => emit("Link Local Multicast Node Resolution - Query"),
+                    Some(b) if b & 0x80 != 0 => emit(ScapyLayer::LlmnrResponse),
+                    _ => emit(ScapyLayer::LlmnrQuery),
                 }
             } else if transport == Some(LayerKind::Udp) && ports.contains(&Some(123)) {
-                emit("NTPHeader");
+                emit(ScapyLayer::Ntp);
             } else {
-                emit("Raw");
+                emit(ScapyLayer::Raw);
             }
         }
         Some(LayerKind::Icmpv4) if matches!(icmp_type, Some(3 | 4 | 5 | 11 | 12)) => {
@@ -196,58 +279,58 @@ fn payload_names(
                 return;
             };
             if bytes.first().map(|b| b >> 4) != Some(4) || ihl < 20 || bytes.len() < 20 {
-                emit("Raw");
+                emit(ScapyLayer::Raw);
                 return;
             }
-            emit("IP in ICMP");
+            emit(ScapyLayer::IpInIcmp);
             let rest = bytes.get(ihl..).unwrap_or(&[]);
             match bytes.get(9) {
-                Some(17) if rest.len() >= 8 => emit("UDP in ICMP"),
-                Some(6) if rest.len() >= 8 => emit("TCP in ICMP"),
-                Some(1) if rest.len() >= 8 => emit("ICMP in ICMP"),
+                Some(17) if rest.len() >= 8 => emit(ScapyLayer::UdpInIcmp),
+                Some(6) if rest.len() >= 8 => emit(ScapyLayer::TcpInIcmp),
+                Some(1) if rest.len() >= 8 => emit(ScapyLayer::IcmpInIcmp),
                 _ => {}
             }
             if rest.len() > 8 {
-                emit("Raw");
+                emit(ScapyLayer::Raw);
             }
         }
         // ICMPv6 messages (echo, MLD, ND, ...) carry their body in the message.
         Some(LayerKind::Icmpv6) => {}
         None if link_8023_len.is_some() => {
-            emit("LLC");
+            emit(ScapyLayer::Llc);
             if bytes.first() == Some(&0x42) && bytes.get(1) == Some(&0x42) {
-                emit("Spanning Tree Protocol");
+                emit(ScapyLayer::Stp);
                 // scapy's STP layer is 35 bytes; anything after it is Raw.
                 if bytes.len() > 3 + STP_LEN {
-                    emit("Raw");
+                    emit(ScapyLayer::Raw);
                 }
             } else if bytes.len() > 3 {
-                emit("Raw");
+                emit(ScapyLayer::Raw);
             }
         }
-        _ => emit("Raw"),
+        _ => emit(ScapyLayer::Raw),
     }
 }
 
 /// scapy's class names for ICMPv6 messages (the common ones).
-fn icmpv6_name(header: &[u8]) -> &'static str {
+fn icmpv6_name(header: &[u8]) -> ScapyLayer {
     match header.first() {
-        Some(1) => "ICMPv6 Destination Unreachable",
-        Some(2) => "ICMPv6 Packet Too Big",
-        Some(3) => "ICMPv6 Time Exceeded",
-        Some(4) => "ICMPv6 Parameter Problem",
-        Some(128) => "ICMPv6 Echo Request",
-        Some(129) => "ICMPv6 Echo Reply",
-        Some(130) => "MLDv2 - Multicast Listener Query",
-        Some(131) => "MLD - Multicast Listener Report",
-        Some(132) => "MLD - Multicast Listener Done",
-        Some(133) => "ICMPv6 Neighbor Discovery - Router Solicitation",
-        Some(134) => "ICMPv6 Neighbor Discovery - Router Advertisement",
-        Some(135) => "ICMPv6 Neighbor Discovery - Neighbor Solicitation",
-        Some(136) => "ICMPv6 Neighbor Discovery - Neighbor Advertisement",
-        Some(137) => "ICMPv6 Neighbor Discovery - Redirect",
-        Some(143) => "MLDv2 - Multicast Listener Report",
-        _ => "ICMPv6 Unknown",
+        Some(1) => ScapyLayer::Icmpv6DestUnreach,
+        Some(2) => ScapyLayer::Icmpv6PacketTooBig,
+        Some(3) => ScapyLayer::Icmpv6TimeExceeded,
+        Some(4) => ScapyLayer::Icmpv6ParamProblem,
+        Some(128) => ScapyLayer::Icmpv6EchoRequest,
+        Some(129) => ScapyLayer::Icmpv6EchoReply,
+        Some(130) => ScapyLayer::Mldv2Query,
+        Some(131) => ScapyLayer::MldReport,
+        Some(132) => ScapyLayer::MldDone,
+        Some(133) => ScapyLayer::NdRouterSolicitation,
+        Some(134) => ScapyLayer::NdRouterAdvertisement,
+        Some(135) => ScapyLayer::NdNeighborSolicitation,
+        Some(136) => ScapyLayer::NdNeighborAdvertisement,
+        Some(137) => ScapyLayer::NdRedirect,
+        Some(143) => ScapyLayer::Mldv2Report,
+        _ => ScapyLayer::Icmpv6Unknown,
     }
 }
 

@@ -6,29 +6,36 @@ use std::collections::BTreeMap;
 
 use netdumplings_chef::{export_chef, json, serde_json, Chef, Packet, Value};
 
+use nd_dissect::{ScapyLayer, SCAPY_LAYERS};
+
 #[derive(Default)]
 pub struct PacketCountChef {
     /// Counts up to the last interval, by layer name (what it reports).
     packet_counts: BTreeMap<String, u64>,
-    /// Counts since then. The per-packet path only touches this short list
-    /// (a dozen names at most), found by pointer since layer names are
-    /// static strings: no allocation, no string comparison. Folded into
-    /// `packet_counts` at every interval.
-    recent: Vec<(&'static str, u64)>,
+    /// Counts since then, indexed by `ScapyLayer`: the per-packet path is
+    /// an array increment per layer (no allocation, no name lookup).
+    /// Folded into `packet_counts` at every interval.
+    recent: Recent,
+}
+
+/// Counts by [`ScapyLayer`] (`Default` is not derived for arrays this long).
+struct Recent([u64; SCAPY_LAYERS]);
+
+impl Default for Recent {
+    fn default() -> Self {
+        Recent([0; SCAPY_LAYERS])
+    }
 }
 
 impl PacketCountChef {
-    /// Counts the packet's layers by scapy's names.
+    /// Counts the packet's layers.
     fn count(&mut self, packet: &Packet<'_>) {
-        nd_dissect::scapy_layer_names(packet, |name| {
-            let found = self
-                .recent
-                .iter()
-                .position(|(n, _)| std::ptr::eq(*n, name))
-                .or_else(|| self.recent.iter().position(|(n, _)| *n == name));
-            match found {
-                Some(i) => self.recent[i].1 += 1,
-                None => self.recent.push((name, 1)),
+        let recent = &mut self.recent.0;
+        nd_dissect::scapy_layers(packet, |layer| {
+            // Always in bounds (`SCAPY_LAYERS` is the number of variants);
+            // `get_mut` keeps a panic out of the code anyway.
+            if let Some(n) = recent.get_mut(layer as usize) {
+                *n += 1;
             }
         });
     }
@@ -36,8 +43,10 @@ impl PacketCountChef {
     /// Every count so far.
     fn totals(&self) -> BTreeMap<String, u64> {
         let mut totals = self.packet_counts.clone();
-        for (name, n) in &self.recent {
-            *totals.entry(name.to_string()).or_insert(0) += n;
+        for (layer, n) in ScapyLayer::ALL.iter().zip(self.recent.0) {
+            if n > 0 {
+                *totals.entry(layer.name().to_string()).or_insert(0) += n;
+            }
         }
         totals
     }
@@ -60,7 +69,7 @@ impl Chef for PacketCountChef {
 
     fn interval(&mut self) -> Option<Value> {
         self.packet_counts = self.totals();
-        self.recent.clear();
+        self.recent = Recent::default();
         Some(json!({ "packet_counts": self.packet_counts }))
     }
 
@@ -70,7 +79,7 @@ impl Chef for PacketCountChef {
 
     fn import_state(&mut self, state: &[u8]) -> Result<(), String> {
         self.packet_counts = serde_json::from_slice(state).map_err(|e| e.to_string())?;
-        self.recent.clear();
+        self.recent = Recent::default();
         Ok(())
     }
 }
