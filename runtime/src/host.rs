@@ -365,8 +365,16 @@ impl ChefHost {
         config.concurrency_support(false);
         // `ND_CHEF_PROFILE=perfmap`: name chefs' compiled functions for
         // `perf` (in /tmp/perf-PID.map), to see where a chef spends its time.
-        if std::env::var_os("ND_CHEF_PROFILE").is_some_and(|v| v == "perfmap") {
-            config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        // `ND_CHEF_PROFILE=jitdump`: also their code, for `perf annotate`
+        // (`perf record -k mono`, then `perf inject --jit`).
+        match std::env::var("ND_CHEF_PROFILE").as_deref() {
+            Ok("perfmap") => {
+                config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+            }
+            Ok("jitdump") => {
+                config.profiler(wasmtime::ProfilingStrategy::JitDump);
+            }
+            _ => {}
         }
         let engine = Engine::new(&config)?;
         let mut linker = Linker::new(&engine);
