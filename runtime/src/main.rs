@@ -114,6 +114,7 @@ struct Args {
 }
 
 fn main() -> ExitCode {
+    tune_malloc();
     let args = Args::parse();
     init_logging(&args.log_format);
     match run(args) {
@@ -123,6 +124,35 @@ fn main() -> ExitCode {
             eprintln!("nd-sniff: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Heap allocations below this come from glibc's heap, not `mmap`: a
+/// batch's byte column (up to 1 MiB) included.
+const MMAP_THRESHOLD: i32 = 4 << 20;
+/// Free memory at the top of the heap kept for reuse, not returned to the
+/// kernel, up to this much.
+const TRIM_THRESHOLD: i32 = 32 << 20;
+/// Extra heap requested whenever it grows, so it grows less often.
+const TOP_PAD: i32 = 8 << 20;
+
+/// Tunes glibc's allocator for how the kitchen uses memory.
+///
+/// Every batch (~100 KB of columns for 256 packets) is allocated on the
+/// capture thread and freed on whichever chef thread drops it last. With
+/// glibc's defaults the heap's top kept being trimmed back to the kernel and
+/// faulted in again: a replay of 1.27M packets took 12.5k page faults, 3.6k
+/// with these settings, and ran ~4% faster pinned to one core (13
+/// alternating runs each). The cost: up to [`TRIM_THRESHOLD`] +
+/// [`TOP_PAD`] of freed memory stays in the process.
+fn tune_malloc() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets allocator parameters; it runs before any
+    // other thread exists. A refused setting (returns 0) keeps the default.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, TRIM_THRESHOLD);
+        libc::mallopt(libc::M_TOP_PAD, TOP_PAD);
     }
 }
 
