@@ -220,15 +220,7 @@ impl Capture {
                 if meta.is_dir() {
                     return Err(file_err("is a directory".into()));
                 }
-                let mut file = open_file(path).map_err(file_err)?;
-                if let Some(f) = filter {
-                    file.cap
-                        .filter(f, true)
-                        .map_err(|e| CaptureError::BadFilter {
-                            filter: f.clone(),
-                            reason: e.to_string(),
-                        })?;
-                }
+                let file = open_replay(path, filter.as_deref())?;
                 let link_type = file.cap.get_datalink().0 as u16;
                 Ok(Capture {
                     handle: Handle::File(file),
@@ -357,13 +349,7 @@ impl Capture {
                     {
                         if *repeat > 1 && rounds + 1 < *repeat {
                             rounds += 1;
-                            let mut file = open_file(path).map_err(CaptureError::Other)?;
-                            if let Some(f) = filter {
-                                file.cap
-                                    .filter(f, true)
-                                    .map_err(|e| CaptureError::Other(e.to_string()))?;
-                            }
-                            self.handle = Handle::File(file);
+                            self.handle = Handle::File(open_replay(path, filter.as_deref())?);
                             pace = None;
                             continue;
                         }
@@ -396,6 +382,23 @@ impl Capture {
         }
         Ok(stats)
     }
+}
+
+/// Opens a capture file (see [`open_file`]) and applies its BPF filter.
+fn open_replay(path: &Path, filter: Option<&str>) -> Result<FileCapture, CaptureError> {
+    let mut file = open_file(path).map_err(|reason| CaptureError::File {
+        path: path.display().to_string(),
+        reason,
+    })?;
+    if let Some(f) = filter {
+        file.cap
+            .filter(f, true)
+            .map_err(|e| CaptureError::BadFilter {
+                filter: f.to_string(),
+                reason: e.to_string(),
+            })?;
+    }
+    Ok(file)
 }
 
 /// Opens a capture file for libpcap, read through a [`FILE_BUFFER`]-sized

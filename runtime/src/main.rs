@@ -141,9 +141,9 @@ const TOP_PAD: i32 = 8 << 20;
 /// Every batch (~100 KB of columns for 256 packets) is allocated on the
 /// capture thread and freed on whichever chef thread drops it last. With
 /// glibc's defaults the heap's top kept being trimmed back to the kernel and
-/// faulted in again: a replay of 1.27M packets took 12.5k page faults, 3.6k
-/// with these settings, and ran ~4% faster pinned to one core (13
-/// alternating runs each). The cost: up to [`TRIM_THRESHOLD`] +
+/// faulted in again: a replay of 1.27M packets took 12.5k page faults, 3.5k
+/// with these settings, and ran 2-4% faster pinned to one core (two sets
+/// of alternating runs). The cost: up to [`TRIM_THRESHOLD`] +
 /// [`TOP_PAD`] of freed memory stays in the process.
 fn tune_malloc() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]

@@ -81,8 +81,9 @@ macro_rules! declare_scapy_layers {
         /// netdumplings' PacketCountChef counts them.
         ///
         /// An enum rather than the name itself so a counter can be an array
-        /// index: PacketCountChef counts every layer of every packet, and
-        /// finding a name in a list was most of its time.
+        /// index: PacketCountChef counts every layer of every packet (an
+        /// index instead of a search through a list of names: ~2% of a
+        /// one-core replay).
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
         #[repr(u8)]
         pub enum ScapyLayer {
