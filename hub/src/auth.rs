@@ -12,6 +12,15 @@
 //! frame with [`nd_protocol::CloseCode::Unauthorized`] (4103) and a reason,
 //! before anything it sends is read; the hub logs the refusal.
 //!
+//! # Revocation
+//!
+//! A connection keeps the digest of the token it presented (its
+//! [`Credential`]), and checks it again after every reload: a kitchen or
+//! eater whose token the new list no longer holds is closed with 4103
+//! "token revoked" (and one that presented none, when a reload turns tokens
+//! on). Removing a leaked token from the file and reloading is thus enough
+//! to cut off whoever used it; everyone else stays connected.
+//!
 //! # Constant time
 //!
 //! The presented token and every configured token are hashed with SHA-256
@@ -37,15 +46,38 @@ impl Tokens {
         }
     }
 
-    /// Whether `presented` is one of the tokens.
-    pub(crate) fn accepts(&self, presented: Option<&str>) -> bool {
-        // Hash even when nothing was presented, so that case takes as long.
-        let d = digest(presented.unwrap_or(""));
+    /// Whether `credential` holds one of the tokens.
+    pub(crate) fn accepts(&self, credential: &Credential) -> bool {
         let mut ok = subtle::Choice::from(0u8);
         for accepted in &self.digests {
-            ok |= accepted.ct_eq(&d);
+            ok |= accepted.ct_eq(&credential.digest);
         }
-        presented.is_some() && bool::from(ok)
+        credential.presented && bool::from(ok)
+    }
+}
+
+/// What a peer presented on its upgrade request, kept (as a digest) for
+/// as long as it stays connected, so a reload can check it again.
+#[derive(Clone)]
+pub(crate) struct Credential {
+    /// SHA-256 of the token presented ("" if none: hashed anyway, so that
+    /// case takes as long).
+    digest: [u8; 32],
+    /// Whether a token was presented at all.
+    presented: bool,
+}
+
+impl Credential {
+    pub(crate) fn new(presented: Option<&str>) -> Credential {
+        Credential {
+            digest: digest(presented.unwrap_or("")),
+            presented: presented.is_some(),
+        }
+    }
+
+    /// Whether a token was presented (for the refusal's log line).
+    pub(crate) fn presented(&self) -> bool {
+        self.presented
     }
 }
 
@@ -104,14 +136,15 @@ mod tests {
 
     #[test]
     fn accepts_only_configured_tokens() {
+        let c = |t: Option<&str>| Credential::new(t);
         let t = Tokens::new(&["one".into(), "two".into()]);
-        assert!(t.accepts(Some("one")));
-        assert!(t.accepts(Some("two")));
-        assert!(!t.accepts(Some("three")));
-        assert!(!t.accepts(Some("")));
-        assert!(!t.accepts(None));
+        assert!(t.accepts(&c(Some("one"))));
+        assert!(t.accepts(&c(Some("two"))));
+        assert!(!t.accepts(&c(Some("three"))));
+        assert!(!t.accepts(&c(Some(""))));
+        assert!(!t.accepts(&c(None)));
         let empty = Tokens::new(&["".into()]);
-        assert!(!empty.accepts(None), "no token never matches");
-        assert!(!Tokens::new(&[]).accepts(Some("one")));
+        assert!(!empty.accepts(&c(None)), "no token never matches");
+        assert!(!Tokens::new(&[]).accepts(&c(Some("one"))));
     }
 }

@@ -13,13 +13,17 @@
 //! # What a reload changes
 //!
 //! On SIGHUP `nd-hub` reads the file again, merges the same command line
-//! over it and hands the new [`Config`] to [`crate::HubHandle::reload`]. The
-//! tokens, the limits, the status period and the TLS certificate take effect
-//! at once (limits apply to new connections and to the next message of
-//! existing ones; nobody is disconnected by a reload). The listening
-//! addresses and ports cannot change without a restart: a reload that
-//! changes them is refused as a whole ([`Config::restart_needed`]), so the
-//! hub never runs half of a new configuration.
+//! over it and hands the new [`Config`] to [`crate::HubHandle::reload`].
+//! What each key does then:
+//!
+//! | keys | after a reload |
+//! |---|---|
+//! | `kitchen_tokens*`, `eater_tokens*` | at once, for open connections too: a peer whose token the new list no longer holds (or that has none, if the reload turns tokens on) is closed with 4103 "token revoked"; everyone else stays |
+//! | `eater_queue`, `eater_queue_bytes`, `kitchen_rate`, `kitchen_burst`, `max_connections`, `status_freq` | at once, for open connections too |
+//! | `tls_cert`, `tls_key` (rotation), `max_message_size`, `hello_timeout`, `slow_eater` | for connections accepted from then on: an open connection keeps the TLS session, WebSocket limits and hello deadline it was set up with, and an eater keeps the slow-eater policy it connected under (switching it to `disconnect` under a connected eater would change what it was promised) |
+//! | `address`, `in_port`, `out_port`, `web`, `metrics`, TLS on/off, `log_format` | need a restart: a reload that changes one is refused as a whole ([`Config::restart_needed`]; `log_format` by `nd-hub` itself), so the hub never runs half of a new configuration |
+//!
+//! Apart from revoked tokens, a reload disconnects nobody.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -122,11 +126,13 @@ pub struct Settings {
     #[arg(skip)]
     pub eater_tokens: Option<Vec<String>>,
     /// PEM certificate chain: serve wss:// (TLS) on the in and out ports.
-    /// Needs --tls-key; both are read again on SIGHUP.
-    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    /// Needs --tls-key; both are read again on SIGHUP. (Checked after the
+    /// command line is laid over the file, not by clap: one of the two may
+    /// come from each.)
+    #[arg(long, value_name = "FILE")]
     pub tls_cert: Option<PathBuf>,
     /// PEM private key for --tls-cert.
-    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    #[arg(long, value_name = "FILE")]
     pub tls_key: Option<PathBuf>,
     /// Serve the live dashboard (a web page, itself an eater of this hub) on
     /// this port.

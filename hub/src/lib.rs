@@ -33,7 +33,10 @@
 //! - A slow kitchen (rate limit) is held back by not reading its socket;
 //!   nothing it sent is dropped for being fast.
 //! - Nothing a peer sends is read before it has passed the token check.
-//! - A reload never disconnects anyone; it is applied whole or not at all.
+//! - A reload is applied whole or not at all, and disconnects nobody but
+//!   the peers whose token it revoked (4103 "token revoked"): after a
+//!   reload, every open connection holds a token the current configuration
+//!   accepts (or that role needs none).
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
@@ -127,15 +130,29 @@ impl Live {
             config,
         })
     }
+
+    /// Whether a peer of `role` holding `credential` may be connected
+    /// under this configuration.
+    fn admits(&self, role: Role, credential: &auth::Credential) -> bool {
+        let tokens = match role {
+            Role::Kitchen => &self.kitchen_tokens,
+            Role::Eater => &self.eater_tokens,
+        };
+        tokens.as_ref().is_none_or(|t| t.accepts(credential))
+    }
 }
 
 /// State shared by every connection task.
 struct State {
     /// The current configuration; replaced whole by a reload.
     live: RwLock<Arc<Live>>,
-    /// Bumped by every reload, so kitchen tasks notice new limits with one
-    /// atomic load per message instead of a lock.
-    generation: AtomicU64,
+    /// Signalled after every reload (once `live` holds the new
+    /// configuration). Each connection task subscribes before it checks
+    /// its token, so no reload can slip between that check and the task's
+    /// first look at this channel; kitchens poll it per message (one atomic
+    /// load), and both roles wait on it while idle, to apply new limits and
+    /// to close a connection whose token was revoked.
+    reloads: watch::Sender<()>,
     /// When the hub started, for `server_uptime`.
     started: Instant,
     /// Source of connection ids (map keys, so status lists are in connect order).
@@ -286,9 +303,11 @@ pub struct HubHandle {
 
 impl HubHandle {
     /// Replaces the tokens, limits, status period and TLS certificate with
-    /// those of `config`, without dropping any connection. Refused whole
-    /// (the old configuration stays) if `config` changes what needs a
-    /// restart (addresses, ports) or its TLS files cannot be loaded.
+    /// those of `config` (what applies to open connections and what to new
+    /// ones only: [`config`]'s "What a reload changes"). Disconnects only the
+    /// peers whose token `config` revokes. Refused whole (the old
+    /// configuration stays) if `config` changes what needs a restart
+    /// (addresses, ports) or its TLS files cannot be loaded.
     pub fn reload(&self, config: Config) -> anyhow::Result<()> {
         self.reload_from(|| Ok(config))
     }
@@ -310,7 +329,15 @@ impl HubHandle {
         if let Some(why) = old.config.restart_needed(&config) {
             anyhow::bail!(why);
         }
-        let live = Live::new(config)?;
+        let live = Arc::new(Live::new(config)?);
+        announce_auth(&live.config);
+        *self.state.live.write().unwrap_or_else(|p| p.into_inner()) = live.clone();
+        // Every connection task applies the new configuration itself (and
+        // closes itself if its token was revoked)...
+        self.state.reloads.send_replace(());
+        // ...but the queue bounds are also set here, at once: an eater that
+        // does not read sits in a write and would see the signal only when
+        // that write completes, and its queue is the one the bounds are for.
         for eater in self
             .state
             .eaters
@@ -322,10 +349,12 @@ impl HubHandle {
                 .queue
                 .set_limits(live.config.eater_queue, live.config.eater_queue_bytes);
         }
-        announce_auth(&live.config);
-        *self.state.live.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(live);
-        self.state.generation.fetch_add(1, Ordering::Release);
         Ok(())
+    }
+
+    /// `max_connections` as now configured.
+    pub fn max_connections(&self) -> usize {
+        self.state.live().config.max_connections
     }
 
     /// The `/metrics` page as it would be served now.
@@ -390,7 +419,7 @@ pub async fn bind(config: Config) -> anyhow::Result<BoundHub> {
     let (status_series, _) = registry.series("", nd_protocol::SYSTEM_STATUS_CHEF);
     let state = Arc::new(State {
         live: RwLock::new(Arc::new(live)),
-        generation: AtomicU64::new(0),
+        reloads: watch::Sender::new(()),
         started: Instant::now(),
         next_id: AtomicU64::new(1),
         dumplings_in: AtomicU64::new(0),
@@ -675,18 +704,39 @@ async fn serve_role<S>(
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let Some((ws, hello)) = handshake(&state, &live, stream, peer, role, deadline).await else {
+    // Subscribed before the token check reads the configuration: a reload
+    // after that read is then seen by the connection's task.
+    let reloads = state.reloads.subscribe();
+    let Some((ws, hello, credential)) =
+        handshake(&state, &live, stream, peer, role, deadline).await
+    else {
         return;
     };
     drop(live);
+    let peer = Peer {
+        addr: peer,
+        credential,
+        reloads,
+    };
     match role {
         Role::Kitchen => serve_kitchen(state, ws, hello, peer, stop).await,
         Role::Eater => serve_eater(state, ws, hello, peer, stop).await,
     }
 }
 
-/// Completes the WebSocket handshake, checks the token, reads the hello,
-/// all before `deadline`.
+/// A connected, authenticated peer, as its task keeps it.
+struct Peer {
+    /// Where it connected from.
+    addr: SocketAddr,
+    /// The token it presented, checked again after every reload.
+    credential: auth::Credential,
+    /// Tells the task a reload happened (see [`State::reloads`]).
+    reloads: watch::Receiver<()>,
+}
+
+/// Completes the WebSocket handshake, checks the token (against the
+/// configuration as it is now, not as it was at accept time), reads the
+/// hello, all before `deadline`.
 async fn handshake<S>(
     state: &State,
     live: &Live,
@@ -694,7 +744,7 @@ async fn handshake<S>(
     peer: SocketAddr,
     role: Role,
     deadline: tokio::time::Instant,
-) -> Option<(WebSocketStream<S>, Hello)>
+) -> Option<(WebSocketStream<S>, Hello, auth::Credential)>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -729,23 +779,18 @@ where
             return None;
         }
     };
-    let tokens = match role {
-        Role::Kitchen => &live.kitchen_tokens,
-        Role::Eater => &live.eater_tokens,
-    };
-    if let Some(tokens) = tokens {
-        if !tokens.accepts(presented.as_deref()) {
-            state.counters.refused(eater, Refusal::Unauthorized);
-            let why = if presented.is_some() {
-                "wrong token"
-            } else {
-                "no token"
-            };
-            warn!("{peer}: {} refused: {why}", role.name());
-            let code = nd_protocol::CloseCode::Unauthorized;
-            close(&mut ws, WsCloseCode::from(code.code()), code.reason()).await;
-            return None;
-        }
+    let credential = auth::Credential::new(presented.as_deref());
+    if !state.live().admits(role, &credential) {
+        state.counters.refused(eater, Refusal::Unauthorized);
+        let why = if credential.presented() {
+            "wrong token"
+        } else {
+            "no token"
+        };
+        warn!("{peer}: {} refused: {why}", role.name());
+        let code = nd_protocol::CloseCode::Unauthorized;
+        close(&mut ws, WsCloseCode::from(code.code()), code.reason()).await;
+        return None;
     }
     let first = tokio::time::timeout_at(deadline, async {
         loop {
@@ -787,7 +832,7 @@ where
         Role::Eater => "eater_name",
     };
     match nd_protocol::parse_hello(&text, name_key) {
-        Ok(hello) => Some((ws, hello)),
+        Ok(hello) => Some((ws, hello, credential)),
         Err(e) => {
             state.counters.refused(eater, Refusal::BadHello);
             warn!("{peer}: invalid hello: {e}");
@@ -871,15 +916,31 @@ impl Bucket {
     }
 }
 
+/// Why a connection is closed after a reload: its token was revoked.
+const TOKEN_REVOKED: &str = "token revoked";
+
+/// Applies a reload to a kitchen: its new rate limit; `false` if the
+/// kitchen's token is no longer accepted.
+fn kitchen_reloaded(state: &State, credential: &auth::Credential, bucket: &mut Bucket) -> bool {
+    let live = state.live();
+    bucket.update(&live.config);
+    live.admits(Role::Kitchen, credential)
+}
+
 async fn serve_kitchen<S>(
     state: Arc<State>,
     mut ws: WebSocketStream<S>,
     hello: Hello,
-    peer: SocketAddr,
+    peer: Peer,
     mut stop: watch::Receiver<bool>,
 ) where
     S: AsyncRead + AsyncWrite + Unpin,
 {
+    let Peer {
+        addr: peer,
+        credential,
+        mut reloads,
+    } = peer;
     let name = hello.name.clone();
     let id = state.new_id();
     info!(kitchen = %name, %peer, "dumpling kitchen connected");
@@ -893,8 +954,11 @@ async fn serve_kitchen<S>(
     // The last chef's series: a kitchen sends runs of one chef's dumplings,
     // and a string compare is cheaper than hashing the name every time.
     let mut last: Option<(String, (SeriesId, Arc<metrics::Series>))> = None;
-    let mut generation = state.generation.load(Ordering::Acquire);
     let mut bucket = Bucket::new(&state.live().config);
+    let revoked = || {
+        warn!(kitchen = %name, %peer, "{TOKEN_REVOKED} by a reload; closing");
+        WsCloseCode::from(nd_protocol::CloseCode::Unauthorized.code())
+    };
     // Dumplings read and validated but not yet handed to the eaters. Messages
     // that are already buffered (a busy kitchen's, read 128 KiB at a time)
     // are taken without waiting and handed over as one run, before the loop
@@ -917,6 +981,13 @@ async fn serve_kitchen<S>(
                     _ = stopped(&mut stop) => {
                         close(&mut ws, WsCloseCode::Away, "hub shutting down").await;
                         break "hub shutting down".to_string();
+                    }
+                    Ok(()) = reloads.changed() => {
+                        if !kitchen_reloaded(&state, &credential, &mut bucket) {
+                            close(&mut ws, revoked(), TOKEN_REVOKED).await;
+                            break TOKEN_REVOKED.to_string();
+                        }
+                        continue;
                     }
                     msg = ws.next() => msg,
                 }
@@ -958,10 +1029,12 @@ async fn serve_kitchen<S>(
             }
             None => break "connection lost".to_string(),
         };
-        let g = state.generation.load(Ordering::Acquire);
-        if g != generation {
-            generation = g;
-            bucket.update(&state.live().config);
+        if reloads.has_changed().unwrap_or(false) {
+            reloads.mark_unchanged();
+            if !kitchen_reloaded(&state, &credential, &mut bucket) {
+                close(&mut ws, revoked(), TOKEN_REVOKED).await;
+                break TOKEN_REVOKED.to_string();
+            }
         }
         if let Some(wait) = bucket.take() {
             hand_off(&state, &mut run, &mut tally);
@@ -1065,17 +1138,34 @@ fn hand_off(state: &State, run: &mut Vec<Queued>, tally: &mut Tally) {
     run.clear();
 }
 
+/// Applies a reload to an eater: its queue's new bounds; `false` if the
+/// eater's token is no longer accepted.
+fn eater_reloaded(state: &State, entry: &EaterEntry, credential: &auth::Credential) -> bool {
+    let live = state.live();
+    entry
+        .queue
+        .set_limits(live.config.eater_queue, live.config.eater_queue_bytes);
+    live.admits(Role::Eater, credential)
+}
+
 async fn serve_eater<S>(
     state: Arc<State>,
     ws: WebSocketStream<S>,
     hello: Hello,
-    peer: SocketAddr,
+    peer: Peer,
     mut stop: watch::Receiver<bool>,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    let Peer {
+        addr: peer,
+        credential,
+        mut reloads,
+    } = peer;
     let name = hello.name.clone();
     let id = state.new_id();
+    // Read after `reloads` was subscribed: a reload from here on is seen
+    // below, whether or not it found this eater registered.
     let config = state.live().config.clone();
     let entry = Arc::new(EaterEntry {
         hello,
@@ -1118,47 +1208,72 @@ async fn serve_eater<S>(
     let mut batch = Vec::with_capacity(WRITE_BATCH);
     // (series, bytes) of the batch being written, for the metrics.
     let mut written: Vec<(SeriesId, usize)> = Vec::with_capacity(WRITE_BATCH);
-    let mut close_with = None;
-    let reason = loop {
+    let revoked = || {
+        warn!(eater = %name, %peer, "{TOKEN_REVOKED} by a reload; closing");
+        Some((
+            WsCloseCode::from(nd_protocol::CloseCode::Unauthorized.code()),
+            TOKEN_REVOKED.to_string(),
+        ))
+    };
+    let shutting_down = || Some((WsCloseCode::Away, "hub shutting down".to_string()));
+    // Why the loop ended, and the close frame to send (none if the eater
+    // went away by itself).
+    let (reason, close_with) = loop {
         tokio::select! {
             biased;
-            r = &mut gone_rx => break r.unwrap_or_else(|_| "connection lost".into()),
-            _ = stopped(&mut stop) => {
-                close_with = Some((WsCloseCode::Away, "hub shutting down".to_string()));
-                break "hub shutting down".to_string();
+            r = &mut gone_rx => break (r.unwrap_or_else(|_| "connection lost".into()), None),
+            _ = stopped(&mut stop) => break ("hub shutting down".to_string(), shutting_down()),
+            Ok(()) = reloads.changed() => {
+                if !eater_reloaded(&state, &entry, &credential) {
+                    break (TOKEN_REVOKED.to_string(), revoked());
+                }
+                continue;
             }
             () = entry.queue.wait_batch(&mut batch, WRITE_BATCH) => {}
         }
         if entry.queue.overflowed() {
-            let why = format!(
-                "eater too slow: more than {} dumplings or {} bytes queued",
-                config.eater_queue, config.eater_queue_bytes
-            );
-            close_with = Some((WsCloseCode::Policy, why.clone()));
-            break why;
+            let (items, bytes) = entry.queue.limits();
+            let why =
+                format!("eater too slow: more than {items} dumplings or {bytes} bytes queued");
+            break (why.clone(), Some((WsCloseCode::Policy, why)));
         }
         let n = batch.len() as u64;
-        let write = async {
-            for q in batch.drain(..) {
-                written.push((q.series, q.text.len()));
-                sink.feed(Message::Text(q.text)).await?;
-            }
-            sink.flush().await
-        };
-        tokio::select! {
-            r = write => match r {
-                Ok(()) => {
-                    state.dumplings_out.fetch_add(n, Ordering::Relaxed);
-                    entry.written.fetch_add(n, Ordering::Relaxed);
-                    state.registry.count_out(written.drain(..));
+        // The write may wait long (an eater that does not read): a reload
+        // meanwhile is still applied, and a revoked eater closed, without
+        // abandoning a write that is going to complete.
+        let ended = {
+            let write = async {
+                for q in batch.drain(..) {
+                    written.push((q.series, q.text.len()));
+                    sink.feed(Message::Text(q.text)).await?;
                 }
-                Err(e) => break format!("write error: {e}"),
-            },
-            r = &mut gone_rx => break r.unwrap_or_else(|_| "connection lost".into()),
-            _ = stopped(&mut stop) => {
-                close_with = Some((WsCloseCode::Away, "hub shutting down".to_string()));
-                break "hub shutting down".to_string();
+                sink.flush().await
+            };
+            tokio::pin!(write);
+            loop {
+                tokio::select! {
+                    r = &mut write => break r.err().map(|e| (format!("write error: {e}"), None)),
+                    r = &mut gone_rx => {
+                        break Some((r.unwrap_or_else(|_| "connection lost".into()), None));
+                    }
+                    _ = stopped(&mut stop) => {
+                        break Some(("hub shutting down".to_string(), shutting_down()));
+                    }
+                    Ok(()) = reloads.changed() => {
+                        if !eater_reloaded(&state, &entry, &credential) {
+                            break Some((TOKEN_REVOKED.to_string(), revoked()));
+                        }
+                    }
+                }
             }
+        };
+        match ended {
+            None => {
+                state.dumplings_out.fetch_add(n, Ordering::Relaxed);
+                entry.written.fetch_add(n, Ordering::Relaxed);
+                state.registry.count_out(written.drain(..));
+            }
+            Some(end) => break end,
         }
     };
     state

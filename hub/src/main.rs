@@ -89,7 +89,8 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_CONFIG);
         }
     };
-    init_logging(settings.log_format.unwrap_or_default());
+    let log_format = settings.log_format.unwrap_or_default();
+    init_logging(log_format);
     if args.check_config {
         return match nd_hub::check(&config) {
             Ok(()) => {
@@ -139,7 +140,7 @@ fn main() -> ExitCode {
             }
         };
         let handle = hub.handle();
-        tokio::spawn(reload_on_sighup(args, handle));
+        tokio::spawn(reload_on_sighup(args, log_format, handle));
         notify(&[NotifyState::Ready]);
         let result = hub.run(shutdown_signal()).await;
         match result {
@@ -160,7 +161,7 @@ fn notify(state: &[NotifyState]) {
 }
 
 /// Re-reads the configuration on every SIGHUP.
-async fn reload_on_sighup(args: Args, handle: nd_hub::HubHandle) {
+async fn reload_on_sighup(args: Args, log_format: LogFormat, handle: nd_hub::HubHandle) {
     use tokio::signal::unix::{signal, SignalKind};
     let Ok(mut hup) = signal(SignalKind::hangup()) else {
         tracing::warn!("cannot listen for SIGHUP; reloading is off");
@@ -169,9 +170,20 @@ async fn reload_on_sighup(args: Args, handle: nd_hub::HubHandle) {
     while hup.recv().await.is_some() {
         tracing::info!("caught SIGHUP; reloading the configuration");
         notify(&[NotifyState::Reloading]);
-        let result = handle.reload_from(|| Ok(args.resolve()?.1));
+        let result = handle.reload_from(|| {
+            let (settings, config) = args.resolve()?;
+            // The logger is set up once; it cannot change format under way.
+            if settings.log_format.unwrap_or_default() != log_format {
+                anyhow::bail!("log_format changed; restart nd-hub to apply");
+            }
+            Ok(config)
+        });
         match result {
-            Ok(()) => tracing::info!("configuration reloaded"),
+            Ok(()) => {
+                tracing::info!("configuration reloaded");
+                // A larger max_connections needs more descriptors.
+                raise_open_file_limit(handle.max_connections());
+            }
             Err(e) => tracing::error!("reload failed, keeping the running configuration: {e:#}"),
         }
         notify(&[NotifyState::Ready]);

@@ -93,6 +93,14 @@ impl EaterQueue {
         self.max_bytes.store(max_bytes.max(1), Ordering::Relaxed);
     }
 
+    /// The bounds now: (dumplings, bytes).
+    pub(crate) fn limits(&self) -> (usize, usize) {
+        (
+            self.max_items.load(Ordering::Relaxed),
+            self.max_bytes.load(Ordering::Relaxed),
+        )
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }

@@ -48,38 +48,92 @@ async fn sigterm_drains_with_close_frames_exits_0_and_tells_systemd() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sighup_swaps_the_token_list_without_dropping_anyone() {
-    let hub = Hub::start("kitchen_tokens = [\"old-token\"]\n");
-    let mut e = eater(&hub, &hub.eater_url(), "e", None, None).await;
+async fn sigint_drains_too_and_json_logs_are_one_object_per_line() {
+    let mut hub = Hub::start("log_format = \"json\"\n");
+    // (`eater()` waits for the human log line; here /metrics tells.)
+    let mut e = Eater::connect(EaterConfig::new(hub.eater_url(), "e"))
+        .await
+        .unwrap();
+    wait_for_eaters(&hub, 1.0);
+    hub.child.signal("INT");
+    let end = tokio::time::timeout(WAIT, e.next()).await.unwrap();
+    assert!(end.is_none(), "the eater's stream ends");
+    assert_eq!(e.close_reason(), Some("1001 hub shutting down"));
+    assert_eq!(hub.child.wait_exit(WAIT).code(), Some(0));
+    let lines = hub.child.stderr();
+    assert!(lines.len() >= 4, "{lines:?}");
+    for line in &lines {
+        let v: serde_json::Value = serde_json::from_str(line)
+            .unwrap_or_else(|e| panic!("not a JSON log line ({e}): {line}"));
+        assert!(
+            v["level"].is_string() && v["fields"]["message"].is_string(),
+            "{line}"
+        );
+    }
+    assert!(lines.iter().any(|l| l.contains("caught SIGINT")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_swaps_the_token_lists_revokes_removed_tokens_and_keeps_everyone_else() {
+    let hub = Hub::start(
+        "kitchen_tokens = [\"old-token\", \"kept-token\"]\n\
+         eater_tokens = [\"eater-kept\", \"eater-old\"]\n",
+    );
+    let mut e = eater(&hub, &hub.eater_url(), "e", Some("eater-kept"), None).await;
+    let mut e_old = eater(&hub, &hub.eater_url(), "e-old", Some("eater-old"), None).await;
     let mut old = kitchen(
         &endpoint(&hub.kitchen_url(), Some("old-token"), None),
         "old",
     )
     .await;
+    let mut kept = kitchen(
+        &endpoint(&hub.kitchen_url(), Some("kept-token"), None),
+        "kept",
+    )
+    .await;
     send(&mut old, dumpling("old", "TestChef", 1)).await;
-    assert_eq!(next_n(&mut e).await.0, 1);
+    send(&mut kept, dumpling("kept", "TestChef", 2)).await;
+    for eater in [&mut e, &mut e_old] {
+        let mut got = [next_n(eater).await.0, next_n(eater).await.0];
+        got.sort();
+        assert_eq!(got, [1, 2]);
+    }
 
-    let verdict = hub.reload("kitchen_tokens = [\"new-token\"]\n");
+    let verdict = hub.reload(
+        "kitchen_tokens = [\"new-token\", \"kept-token\"]\neater_tokens = [\"eater-kept\"]\n",
+    );
     assert!(verdict.contains("configuration reloaded"), "{verdict}");
 
-    // The old token no longer opens a connection...
+    // Whoever holds a removed token is cut off at once, with a reason, and
+    // the hub says so...
+    assert_eq!(close_of(&mut old).await, (4103, "token revoked".into()));
+    let end = tokio::time::timeout(WAIT, e_old.next()).await.unwrap();
+    assert!(end.is_none(), "the revoked eater's stream ends");
+    assert_eq!(e_old.close_reason(), Some("4103 token revoked"));
+    hub.child.wait_for_line(WAIT, |l| {
+        l.contains("token revoked by a reload") && l.contains("kitchen=old")
+    });
+    hub.child.wait_for_line(WAIT, |l| {
+        l.contains("token revoked by a reload") && l.contains("eater=e-old")
+    });
+    // ...and the removed token no longer opens a connection.
     let mut refused = kitchen(
         &endpoint(&hub.kitchen_url(), Some("old-token"), None),
         "late",
     )
     .await;
     assert_eq!(close_of(&mut refused).await.0, 4103);
-    // ...the new one does, and the eater connected before the reload gets it.
+    // The new token does, and the eater connected before the reload gets it.
     let mut new = kitchen(
         &endpoint(&hub.kitchen_url(), Some("new-token"), None),
         "new",
     )
     .await;
-    send(&mut new, dumpling("new", "TestChef", 2)).await;
-    assert_eq!(next_n(&mut e).await.0, 2);
-    // The kitchen admitted under the old list was not dropped either.
-    send(&mut old, dumpling("old", "TestChef", 3)).await;
+    send(&mut new, dumpling("new", "TestChef", 3)).await;
     assert_eq!(next_n(&mut e).await.0, 3);
+    // The kitchen whose token both lists hold was not dropped.
+    send(&mut kept, dumpling("kept", "TestChef", 4)).await;
+    assert_eq!(next_n(&mut e).await.0, 4);
 
     // A broken file is refused whole; the running configuration stays.
     let verdict = hub.reload("kitchen_tokens = [\"other\"]\nno_such_key = 1\n");
@@ -88,23 +142,104 @@ async fn sighup_swaps_the_token_list_without_dropping_anyone() {
         "{verdict}"
     );
     let mut still = kitchen(&endpoint(&hub.kitchen_url(), Some("new-token"), None), "n2").await;
-    send(&mut still, dumpling("n2", "TestChef", 4)).await;
-    assert_eq!(next_n(&mut e).await.0, 4);
-    // Changing a port needs a restart: refused, said so.
+    send(&mut still, dumpling("n2", "TestChef", 5)).await;
+    assert_eq!(next_n(&mut e).await.0, 5);
+    // Changing a port, or the log format, needs a restart: refused, said so.
     let verdict = hub.reload("kitchen_tokens = [\"new-token\"]\nweb = 1\n");
     assert!(verdict.contains("restart"), "{verdict}");
+    let verdict = hub.reload("kitchen_tokens = [\"new-token\"]\nlog_format = \"json\"\n");
+    assert!(
+        verdict.contains("log_format") && verdict.contains("restart"),
+        "{verdict}"
+    );
 
-    let m = hub.metrics();
+    let m = metrics_when(&hub, "the revoked peers gone", |m| {
+        value(m, "nd_hub_eaters_connected", &[]) == Some(1.0)
+            && value(m, "nd_hub_kitchens_connected", &[]) == Some(3.0)
+    });
     assert_eq!(
         value(&m, "nd_hub_config_reloads_total", &[("result", "ok")]),
         Some(1.0)
     );
     assert_eq!(
         value(&m, "nd_hub_config_reloads_total", &[("result", "failed")]),
-        Some(2.0)
+        Some(3.0)
     );
-    assert_eq!(value(&m, "nd_hub_eaters_connected", &[]), Some(1.0));
-    assert_eq!(value(&m, "nd_hub_kitchens_connected", &[]), Some(3.0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_applies_new_limits_to_peers_already_connected() {
+    let hub = Hub::start("kitchen_rate = 0\neater_queue = 100000\n");
+    // Says hello, then never reads a byte.
+    let mut stalled = endpoint(&hub.eater_url(), None, None)
+        .connect()
+        .await
+        .unwrap();
+    stalled
+        .send(Message::Text("{\"eater_name\": \"stalled\"}".into()))
+        .await
+        .unwrap();
+    let mut e = eater(&hub, &hub.eater_url(), "e", None, None).await;
+    wait_for_eaters(&hub, 2.0);
+    let mut k = kitchen(&endpoint(&hub.kitchen_url(), None, None), "k").await;
+
+    // A smaller eater queue reaches the eater that stopped reading: 500
+    // dumplings of 64 KiB (33 MB, more than socket buffers hold, less than
+    // the default byte bound) are dropped down to the new bound of 10.
+    let verdict = hub.reload("kitchen_rate = 0\neater_queue = 10\n");
+    assert!(verdict.contains("configuration reloaded"), "{verdict}");
+    let pad = "p".repeat(64 << 10);
+    for n in 0..500 {
+        let text = nd_protocol::encode_dumpling(
+            "BulkChef",
+            Some("k"),
+            1.5,
+            nd_protocol::Driver::Packet,
+            &format!("{{\"n\":{n},\"pad\":\"{pad}\"}}"),
+        );
+        send(&mut k, text).await;
+        assert_eq!(
+            next_n(&mut e).await.0,
+            n,
+            "the healthy eater gets all, in order"
+        );
+    }
+    let m = hub.metrics();
+    let depth = value(&m, "nd_hub_eater_queue_depth", &[("eater", "stalled")]).unwrap();
+    let dropped = value(
+        &m,
+        "nd_hub_eater_dumplings_dropped_total",
+        &[("eater", "stalled")],
+    )
+    .unwrap();
+    assert!(
+        depth <= 10.0,
+        "queue depth {depth} above the reloaded bound"
+    );
+    assert!(dropped >= 200.0, "only {dropped} dropped");
+
+    // A rate limit reaches the kitchen already connected: 120 dumplings at
+    // 200/s with a burst of 20 take at least 0.5 s. (The queue bound goes
+    // back up: a burst of 20 would overflow 10 before the writer drains it.)
+    let verdict = hub.reload("kitchen_rate = 200\nkitchen_burst = 20\n");
+    assert!(verdict.contains("configuration reloaded"), "{verdict}");
+    let start = Instant::now();
+    for n in 1000..1120 {
+        send(&mut k, dumpling("k", "TestChef", n)).await;
+    }
+    for n in 1000..1120 {
+        assert_eq!(next_n(&mut e).await.0, n);
+    }
+    let took = start.elapsed();
+    assert!(
+        took >= Duration::from_millis(450),
+        "not throttled: {took:?}"
+    );
+    // Nobody was disconnected by either reload.
+    let m = hub.metrics();
+    assert_eq!(value(&m, "nd_hub_eaters_connected", &[]), Some(2.0));
+    assert_eq!(value(&m, "nd_hub_kitchens_connected", &[]), Some(1.0));
+    drop(stalled);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -467,4 +602,77 @@ fn the_systemd_unit_passes_systemd_analyze_verify() {
     assert!(out.status.success(), "{stderr}");
     // verify exits 0 on warnings such as an unknown key; none are allowed.
     assert!(stderr.trim().is_empty(), "{stderr}");
+}
+
+#[test]
+fn install_sh_gives_the_service_user_its_configuration_and_nobody_else() {
+    let id = Command::new("id").arg("-u").output().unwrap();
+    if String::from_utf8_lossy(&id.stdout).trim() != "0" {
+        eprintln!("not root: install.sh sets file owners; skipping");
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let dist = workspace_dir().join("hub").join("dist");
+    let dest = tempfile::tempdir().unwrap();
+    // The staged tree must be reachable by the users below.
+    std::fs::set_permissions(dest.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = Command::new(dist.join("install.sh"))
+        .env("DESTDIR", dest.path())
+        .env("ND_HUB_BIN", env!("CARGO_BIN_EXE_nd-hub"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let root = dest.path();
+    // The user sysusers created is the one the unit runs as.
+    let passwd = std::fs::read_to_string(root.join("etc/passwd")).unwrap();
+    let line = passwd
+        .lines()
+        .find(|l| l.starts_with("nd-hub:"))
+        .expect("an nd-hub user");
+    let fields: Vec<&str> = line.split(':').collect();
+    let (uid, gid) = (fields[2], fields[3]);
+    let unit = std::fs::read_to_string(root.join("etc/systemd/system/nd-hub.service")).unwrap();
+    assert!(unit.lines().any(|l| l == "User=nd-hub"), "{unit}");
+    assert!(unit.lines().any(|l| l == "Group=nd-hub"), "{unit}");
+
+    // A token file beside the config, installed as the unit's comments say.
+    let etc = root.join("etc/nd-hub");
+    let tokens = etc.join("kitchen-tokens");
+    std::fs::write(&tokens, "a-kitchen-token\n").unwrap();
+    std::os::unix::fs::chown(&tokens, Some(0), Some(gid.parse().unwrap())).unwrap();
+    std::fs::set_permissions(&tokens, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let config = etc.join("nd-hub.toml");
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str("kitchen_tokens_file = \"kitchen-tokens\"\n");
+    std::fs::write(&config, text).unwrap();
+
+    let check_as = |uid: &str, gid: &str| {
+        Command::new("setpriv")
+            .arg(format!("--reuid={uid}"))
+            .arg(format!("--regid={gid}"))
+            .arg("--clear-groups")
+            .arg(root.join("usr/local/bin/nd-hub"))
+            .arg("--config")
+            .arg(&config)
+            .arg("--check-config")
+            .output()
+            .unwrap()
+    };
+    // The service's user reads the config and the token file...
+    let out = check_as(uid, gid);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("configuration OK"));
+    // ...another user (a DynamicUser=, say) cannot, and is told so (78).
+    let out = check_as("65534", "65534");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(78), "{stderr}");
+    assert!(stderr.contains("ermission denied"), "{stderr}");
 }
