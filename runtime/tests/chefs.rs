@@ -13,7 +13,9 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{assert_sandbox_denied, cache_dir, chef_dir, nd_sniff, pcaps, replay, test_chef};
+use common::{
+    assert_sandbox_denied, cache_dir, chef_dir, nd_sniff, pcaps, replay, test_chef, Replay,
+};
 use nd_testkit::Child;
 use serde_json::Value;
 
@@ -64,7 +66,7 @@ const PEAK_RSS_BOUND: u64 = 512 << 20;
 /// once cost the healthy chef a restart), yet keep the looper's runs short.
 const DEADLINE_MS: u32 = 1000;
 
-fn contained(hostile: &str, hostile_name: &str, expect_in_log: &str) {
+fn contained(hostile: &str, hostile_name: &str, expect_in_log: &str) -> Replay {
     contained_for(hostile, hostile_name, expect_in_log, 1, DEADLINE_MS)
 }
 
@@ -76,7 +78,7 @@ fn contained_for(
     expect_in_log: &str,
     repeat: u32,
     deadline_ms: u32,
-) {
+) -> Replay {
     let dir = dir_with(&[&chef_dir().join("packet_count.wasm"), &test_chef(hostile)]);
     let started = Instant::now();
     let r = replay(
@@ -121,6 +123,21 @@ fn contained_for(
         "{hostile}: log should name the chef and say {expect_in_log:?}:\n{}",
         r.stderr
     );
+    r
+}
+
+/// Seconds since midnight of a log line's leading timestamp
+/// (`2026-11-26T10:53:25.452619Z  INFO ...`); `None` for continuation lines.
+fn log_time(line: &str) -> Option<f64> {
+    let t = line.get(11..26)?;
+    if line.get(10..11)? != "T" {
+        return None;
+    }
+    let mut parts = t.split(':');
+    let h: f64 = parts.next()?.parse().ok()?;
+    let m: f64 = parts.next()?.parse().ok()?;
+    let s: f64 = parts.next()?.parse().ok()?;
+    Some(h * 3600.0 + m * 60.0 + s)
 }
 
 #[test]
@@ -142,13 +159,57 @@ fn a_stack_overflow_is_contained() {
 #[test]
 fn a_panic_on_every_packet_ends_in_parking() {
     // Long enough for the backoff (0.1 + 0.2 + 0.4 + 0.8 s) to run out.
-    contained_for(
+    let r = contained_for(
         "panicker",
         "PanickerChef",
         "parked after 5 faults",
         150,
         DEADLINE_MS,
     );
+    let bad = chef_report(&r.report, "PanickerChef");
+    assert_eq!(bad["faults"], 5, "{bad}");
+    assert_eq!(bad["restarts"], 4, "{bad}");
+    // Each restart waited at least what the fault announced, and the waits
+    // doubled: read from the log's own timestamps. (A trap's message spans
+    // lines, its backtrace; the time is on the first.)
+    let mut now = None;
+    let mut announced = Vec::new(); // (fault time, wait in s)
+    let mut restarted = Vec::new(); // restart times
+    for line in r.stderr.lines() {
+        if let Some(t) = log_time(line) {
+            now = Some(t);
+        }
+        let Some(t) = now else { continue };
+        if let Some(rest) = line.split("restarting in ").nth(1) {
+            let ms: f64 = rest
+                .split("ms")
+                .next()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or_else(|| panic!("a wait in ms: {line}"));
+            announced.push((t, ms / 1000.0));
+        }
+        if line.contains("restarted from a fresh instance") && line.contains("PanickerChef") {
+            restarted.push(t);
+        }
+    }
+    let waits: Vec<f64> = announced.iter().map(|a| a.1).collect();
+    assert_eq!(waits, [0.1, 0.2, 0.4, 0.8], "{}", r.stderr);
+    assert_eq!(restarted.len(), 4, "{}", r.stderr);
+    for ((fault, wait), back) in announced.iter().zip(&restarted) {
+        assert!(
+            back - fault >= wait - 0.002,
+            "restarted {:.3} s after a fault that announced {wait} s",
+            back - fault
+        );
+    }
+}
+
+#[test]
+fn a_100_mb_payload_is_stopped_by_the_memory_cap() {
+    // GiantChef builds a 100 MB string for every packet; serialising it as
+    // JSON needs twice that, past the chef's 128 MiB cap. The kitchen's own
+    // peak stays under the bound (contained_for): it never held 100 MB.
+    contained("giant", "GiantChef", "forcing trap when growing memory");
 }
 
 #[test]
@@ -174,6 +235,12 @@ fn a_chatty_chef_is_logged_and_rate_limited() {
         &clean_counts(1)
     );
     assert_eq!(r.last_interval("ChattyChef").unwrap(), 13622);
+    let peak = r.report["peak_rss_bytes"].as_u64().unwrap();
+    assert!(
+        peak > 0 && peak < PEAK_RSS_BOUND,
+        "peak RSS {} MiB",
+        peak >> 20
+    );
     assert!(
         r.stderr.contains("chatty stdout line 1"),
         "stdout is captured into the log"
@@ -231,7 +298,6 @@ fn hot_swap_run(swaps: usize, in_place: bool) -> (Value, Value, String) {
         } else {
             install(src, &live);
         }
-        child.wait_for_stdout_count(Duration::from_secs(60), 0, |_| true);
     }
     // Every replacement happened while packets were flowing.
     assert!(
@@ -261,10 +327,15 @@ fn hot_swap_under_load_loses_and_doubles_nothing_and_keeps_state() {
     assert_eq!(packets, 13622 * 400);
     let chef = chef_report(&report, "CounterChef");
     let swaps = chef["swaps"].as_u64().unwrap();
+    eprintln!("100 replacements: {swaps} swaps");
+    // Replacements closer together than the watcher's debounce are taken as
+    // one (the newest file wins), so there are fewer swaps than files.
     assert!(
-        swaps >= 2,
+        swaps >= 50,
         "swaps happened while packets flowed: {chef}\n{stderr}"
     );
+    // The last file installed (the 100th: v1) is the one running at the end.
+    assert_eq!(last["version"], 1, "{last}");
     // Exact: every packet counted once, across all versions.
     assert_eq!(last["total"], packets, "{last}");
     let by_version = last["by_version"].as_object().unwrap();

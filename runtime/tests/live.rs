@@ -14,15 +14,20 @@ mod common;
 
 use std::collections::BTreeSet;
 use std::net::UdpSocket;
-use std::process::Command;
 use std::time::Duration;
 
-use common::{chef_dir, nd_sniff};
-use nd_eater::{Eater, EaterConfig};
-use nd_testkit::{free_port, target_dir, wait_for_port, Child};
+use common::{chef_dir, lookups, nd_sniff, registered_eater, start_hub};
+use nd_testkit::{free_port, Child};
 
 /// Only DNS queries to 127.0.0.1:53 pass this filter.
 const FILTER: &str = "udp and dst port 53 and dst host 127.0.0.1";
+
+/// Sends a DNS query for `name` over UDP to `to`.
+fn send_query(to: &str, id: u16, name: &str) {
+    let sock = UdpSocket::bind("127.0.0.1:0").expect("bind a UDP socket");
+    sock.send_to(&common::dns_query(id, name), to)
+        .expect("send a query");
+}
 
 fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions and cannot fail.
@@ -31,97 +36,6 @@ fn is_root() -> bool {
         eprintln!("not root: live-capture tests need root or CAP_NET_RAW; skipping");
     }
     root
-}
-
-/// A DNS query for `name` (type A, class IN).
-fn dns_query(id: u16, name: &str) -> Vec<u8> {
-    let mut q = vec![
-        (id >> 8) as u8,
-        id as u8,
-        0x01,
-        0x00,
-        0,
-        1,
-        0,
-        0,
-        0,
-        0,
-        0,
-        0,
-    ];
-    for label in name.split('.') {
-        q.push(label.len() as u8);
-        q.extend_from_slice(label.as_bytes());
-    }
-    q.extend_from_slice(&[0, 0, 1, 0, 1]);
-    q
-}
-
-fn send_query(to: &str, id: u16, name: &str) {
-    let sock = UdpSocket::bind("127.0.0.1:0").expect("bind a UDP socket");
-    sock.send_to(&dns_query(id, name), to)
-        .expect("send a query");
-}
-
-fn start_hub(in_port: u16, out_port: u16) -> Child {
-    let mut cmd = Command::new(target_dir().join("debug").join("nd-hub"));
-    cmd.args(["-a", "127.0.0.1", "-f", "0.2"]).args([
-        "-i",
-        &in_port.to_string(),
-        "-o",
-        &out_port.to_string(),
-    ]);
-    let hub = Child::spawn("nd-hub", cmd);
-    wait_for_port(out_port, Duration::from_secs(10));
-    hub
-}
-
-/// Connects an eater and waits until the hub counts it (its status says so).
-async fn registered_eater(out_port: u16, name: &str) -> Eater {
-    let mut eater = Eater::connect(EaterConfig::new(format!("127.0.0.1:{out_port}"), name))
-        .await
-        .expect("connect an eater");
-    loop {
-        let d = tokio::time::timeout(Duration::from_secs(10), eater.next())
-            .await
-            .expect("a status dumpling within 10 s")
-            .expect("the hub is up")
-            .expect("a valid dumpling");
-        if d.metadata.chef == nd_protocol::SYSTEM_STATUS_CHEF
-            && d.payload_value()["dumpling_eaters"]
-                .as_array()
-                .is_some_and(|e| e.iter().any(|e| e["info_from_eater"]["eater_name"] == name))
-        {
-            return eater;
-        }
-    }
-}
-
-/// Collects DNSLookupChef host names from `eater` until `done` says so or
-/// `patience` has passed.
-async fn lookups(
-    eater: &mut Eater,
-    into: &mut Vec<String>,
-    patience: Duration,
-    done: impl Fn(&[String]) -> bool,
-) {
-    let deadline = tokio::time::Instant::now() + patience;
-    while !done(into) {
-        match tokio::time::timeout_at(deadline, eater.next()).await {
-            Ok(Some(Ok(d)))
-                if d.metadata.chef == "DNSLookupChef"
-                    && d.metadata.driver == nd_protocol::Driver::Packet =>
-            {
-                assert_eq!(d.metadata.kitchen.as_deref(), Some("live_kitchen"));
-                let p = d.payload_value();
-                if let Some(h) = p["lookup"]["hostname"].as_str() {
-                    into.push(h.to_string());
-                }
-            }
-            Ok(Some(Ok(_))) => {}
-            _ => return,
-        }
-    }
 }
 
 fn live_kitchen(in_port: u16) -> Child {
@@ -166,12 +80,23 @@ async fn live_capture_on_lo_reaches_an_eater_and_the_filter_keeps_the_rest_out()
         );
     }
     let mut seen = Vec::new();
-    lookups(&mut eater, &mut seen, Duration::from_secs(20), |s| {
-        kept.iter().all(|k| s.contains(k))
-    })
+    lookups(
+        &mut eater,
+        "live_kitchen",
+        &mut seen,
+        Duration::from_secs(20),
+        |s| kept.iter().all(|k| s.contains(k)),
+    )
     .await;
     // Whatever else arrives in the next second must not be filtered names.
-    lookups(&mut eater, &mut seen, Duration::from_secs(1), |_| false).await;
+    lookups(
+        &mut eater,
+        "live_kitchen",
+        &mut seen,
+        Duration::from_secs(1),
+        |_| false,
+    )
+    .await;
     let mine: Vec<&String> = seen
         .iter()
         .filter(|h| h.ends_with(&format!(".filter-p{tag}.test")))
@@ -222,9 +147,13 @@ async fn a_hub_restart_mid_stream_loses_nothing_the_kitchen_buffered() {
     }
     let mut before = Vec::new();
     let want: BTreeSet<String> = names[..20].iter().cloned().collect();
-    lookups(&mut first, &mut before, Duration::from_secs(20), |s| {
-        want.is_subset(&mine(s))
-    })
+    lookups(
+        &mut first,
+        "live_kitchen",
+        &mut before,
+        Duration::from_secs(20),
+        |s| want.is_subset(&mine(s)),
+    )
     .await;
     assert!(
         want.is_subset(&mine(&before)),
@@ -249,9 +178,13 @@ async fn a_hub_restart_mid_stream_loses_nothing_the_kitchen_buffered() {
     }
     let rest: BTreeSet<String> = names[20..].iter().cloned().collect();
     let mut after = Vec::new();
-    lookups(&mut second, &mut after, Duration::from_secs(30), |s| {
-        rest.is_subset(&mine(s))
-    })
+    lookups(
+        &mut second,
+        "live_kitchen",
+        &mut after,
+        Duration::from_secs(30),
+        |s| rest.is_subset(&mine(s)),
+    )
     .await;
     let got = mine(&after);
     let missing: Vec<&String> = rest.difference(&got).collect();

@@ -44,6 +44,8 @@ fn manifest() -> Vec<Capture> {
 struct Outcome {
     /// Exit status was success.
     ok: bool,
+    /// The exit code (`None`: killed by a signal).
+    code: Option<i32>,
     /// The report (absent if nd-sniff refused the file).
     report: Option<Value>,
     stderr: String,
@@ -63,6 +65,7 @@ fn run(file: &Path) -> Outcome {
         .expect("run nd-sniff");
     Outcome {
         ok: out.status.success(),
+        code: out.status.code(),
         report: std::fs::read_to_string(&report)
             .ok()
             .map(|t| serde_json::from_str(&t).unwrap()),
@@ -101,8 +104,9 @@ fn check(label: &str, o: &Outcome, records: u64) -> Result<(), String> {
     Ok(())
 }
 
-/// Runs `check` over `jobs` on both cores; panics with every failure.
-fn check_all(jobs: Vec<(String, PathBuf, u64)>) {
+/// Runs `check` over `jobs` on both cores (and, if given, checks that each
+/// replay's log says `must_say`); panics with every failure.
+fn check_all(jobs: Vec<(String, PathBuf, u64)>, must_say: Option<&str>) {
     let jobs = std::sync::Mutex::new(jobs);
     let failures = std::sync::Mutex::new(Vec::new());
     std::thread::scope(|s| {
@@ -111,8 +115,14 @@ fn check_all(jobs: Vec<(String, PathBuf, u64)>) {
                 let Some((label, file, records)) = jobs.lock().unwrap().pop() else {
                     break;
                 };
-                if let Err(e) = check(&label, &run(&file), records) {
+                let o = run(&file);
+                if let Err(e) = check(&label, &o, records) {
                     failures.lock().unwrap().push(e);
+                } else if let Some(say) = must_say.filter(|say| !o.stderr.contains(say)) {
+                    failures.lock().unwrap().push(format!(
+                        "{label}: the log does not say {say:?}:\n{}",
+                        o.stderr
+                    ));
                 }
             });
         }
@@ -206,7 +216,7 @@ fn the_shared_malformed_captures() {
         .map(|c| (c.name.clone(), pcaps().join(&c.name), c.packets))
         .collect();
     assert!(jobs.len() >= 9, "the shared set has 9 malformed captures");
-    check_all(jobs);
+    check_all(jobs, None);
 }
 
 #[test]
@@ -226,7 +236,7 @@ fn truncated_captures_end_the_replay_after_the_last_whole_record() {
             jobs.push((format!("{} cut at {cut}", c.name), file, whole as u64));
         }
     }
-    check_all(jobs);
+    check_all(jobs, Some("capture file ends early"));
 }
 
 #[test]
@@ -236,7 +246,8 @@ fn a_file_cut_inside_its_header_is_a_clear_error() {
     let file = dir.path().join("cut.pcap");
     std::fs::write(&file, &bytes[..10]).unwrap();
     let o = run(&file);
-    assert!(!o.ok && !o.stderr.contains("panicked"), "{}", o.stderr);
+    assert!(!o.stderr.contains("panicked"), "{}", o.stderr);
+    assert_eq!(o.code, Some(1), "a clear failure, exit 1: {}", o.stderr);
     assert!(
         o.stderr.contains("cut.pcap"),
         "names the file: {}",
@@ -277,5 +288,5 @@ fn bit_flipped_captures_never_break_the_decoder_or_the_chefs() {
             ));
         }
     }
-    check_all(jobs);
+    check_all(jobs, None);
 }

@@ -3,6 +3,9 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Duration;
+
+use nd_eater::{Eater, EaterConfig};
 
 use nd_testkit::{shared_dir, target_dir};
 
@@ -141,4 +144,92 @@ pub fn assert_sandbox_denied(p: &serde_json::Value) {
         "the wall clock is frozen at the epoch: {p}"
     );
     assert!(!Path::new("/tmp/nd-sandbox-escape").exists());
+}
+
+/// A DNS query message for `name` (type A, class IN).
+pub fn dns_query(id: u16, name: &str) -> Vec<u8> {
+    let mut q = vec![
+        (id >> 8) as u8,
+        id as u8,
+        0x01,
+        0x00,
+        0,
+        1,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+    ];
+    for label in name.split('.') {
+        q.push(label.len() as u8);
+        q.extend_from_slice(label.as_bytes());
+    }
+    q.extend_from_slice(&[0, 0, 1, 0, 1]);
+    q
+}
+
+/// An `nd-hub` on 127.0.0.1 with a status dumpling every 0.2 s; killed
+/// (-9) when the returned child is dropped.
+pub fn start_hub(in_port: u16, out_port: u16) -> nd_testkit::Child {
+    let mut cmd = Command::new(target_dir().join("debug").join("nd-hub"));
+    cmd.args(["-a", "127.0.0.1", "-f", "0.2"]).args([
+        "-i",
+        &in_port.to_string(),
+        "-o",
+        &out_port.to_string(),
+    ]);
+    let hub = nd_testkit::Child::spawn("nd-hub", cmd);
+    nd_testkit::wait_for_port(out_port, Duration::from_secs(10));
+    hub
+}
+
+/// Connects an eater and waits until the hub counts it (its status says so).
+pub async fn registered_eater(out_port: u16, name: &str) -> Eater {
+    let mut eater = Eater::connect(EaterConfig::new(format!("127.0.0.1:{out_port}"), name))
+        .await
+        .expect("connect an eater");
+    loop {
+        let d = tokio::time::timeout(Duration::from_secs(10), eater.next())
+            .await
+            .expect("a status dumpling within 10 s")
+            .expect("the hub is up")
+            .expect("a valid dumpling");
+        if d.metadata.chef == nd_protocol::SYSTEM_STATUS_CHEF
+            && d.payload_value()["dumpling_eaters"]
+                .as_array()
+                .is_some_and(|e| e.iter().any(|e| e["info_from_eater"]["eater_name"] == name))
+        {
+            return eater;
+        }
+    }
+}
+
+/// Collects the host names of `kitchen`'s DNSLookupChef dumplings from
+/// `eater` until `done` says so or `patience` has passed.
+pub async fn lookups(
+    eater: &mut Eater,
+    kitchen: &str,
+    into: &mut Vec<String>,
+    patience: Duration,
+    done: impl Fn(&[String]) -> bool,
+) {
+    let deadline = tokio::time::Instant::now() + patience;
+    while !done(into) {
+        match tokio::time::timeout_at(deadline, eater.next()).await {
+            Ok(Some(Ok(d)))
+                if d.metadata.chef == "DNSLookupChef"
+                    && d.metadata.driver == nd_protocol::Driver::Packet =>
+            {
+                assert_eq!(d.metadata.kitchen.as_deref(), Some(kitchen));
+                let p = d.payload_value();
+                if let Some(h) = p["lookup"]["hostname"].as_str() {
+                    into.push(h.to_string());
+                }
+            }
+            Ok(Some(Ok(_))) => {}
+            _ => return,
+        }
+    }
 }

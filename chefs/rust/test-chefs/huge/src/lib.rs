@@ -1,5 +1,6 @@
-//! Returns a 100 MB payload from its interval handler and a 2 MB one for
-//! every 100th packet (the kitchen's payload cap must refuse both).
+//! Returns a 2 MB payload for every 100th packet: over the kitchen's 1 MiB
+//! payload cap, under the chef's memory cap, so the payload cap is what
+//! refuses it. (`giant` is the 100 MB case.)
 use netdumplings_chef::{export_chef, Chef, Packet, Value};
 
 #[derive(Default)]
@@ -14,9 +15,6 @@ impl Chef for Huge {
         self.seen
             .is_multiple_of(100)
             .then(|| Value::String("x".repeat(2 << 20)))
-    }
-    fn interval(&mut self) -> Option<Value> {
-        Some(Value::String("y".repeat(100 << 20)))
     }
 }
 export_chef!(Huge);
