@@ -7,6 +7,9 @@
 //! cargo run -p nd-eater --example dns_top -- localhost:11348 5 &
 //! target/debug/nd-sniff --read ../shared/pcaps/dns_tcp.pcap --chef-dir target/chefs
 //! ```
+//!
+//! For a hub with TLS or eater tokens: give a `wss://` address, and the
+//! token and CA file in `ND_HUB_TOKEN` and `ND_HUB_CA_FILE`.
 
 use std::collections::HashMap;
 
@@ -26,7 +29,9 @@ async fn main() -> anyhow::Result<()> {
     // Only DNSLookupChef's dumplings reach us; reconnect if the hub restarts.
     let config = EaterConfig::new(hub, "dns_top")
         .chef("DNSLookupChef")
-        .reconnect(true);
+        .reconnect(true)
+        .token(std::env::var("ND_HUB_TOKEN").ok())
+        .ca_file(std::env::var_os("ND_HUB_CA_FILE").map(Into::into));
     let mut eater = Eater::connect(config).await?;
     println!("eating from {}", eater.url());
 
