@@ -21,8 +21,14 @@ install -D -m 755 "$bin" "$root/usr/local/bin/nd-hub"
 # Configuration, tokens and TLS key: readable by the hub's group only.
 # (Put token files and the key here too, with the same owner and mode.)
 install -d -m 750 -o 0 -g "$gid" "$root/etc/nd-hub"
-[ -e "$root/etc/nd-hub/nd-hub.toml" ] ||
+if [ -e "$root/etc/nd-hub/nd-hub.toml" ]; then
+    # Kept, but made readable by the service (an older install had them
+    # root:root): every file in /etc/nd-hub becomes root:nd-hub, mode 640.
+    find "$root/etc/nd-hub" -type f -exec chown 0:"$gid" {} + -exec chmod 640 {} +
+    echo "install.sh: kept /etc/nd-hub/nd-hub.toml; files in /etc/nd-hub are now root:nd-hub 640"
+else
     install -m 640 -o 0 -g "$gid" "$here/nd-hub.toml" "$root/etc/nd-hub/nd-hub.toml"
+fi
 [ -e "$root/etc/default/nd-hub" ] ||
     install -D -m 644 "$here/nd-hub.env" "$root/etc/default/nd-hub"
 install -D -m 644 "$here/nd-hub.service" "$root/etc/systemd/system/nd-hub.service"

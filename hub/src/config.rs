@@ -19,7 +19,8 @@
 //! | keys | after a reload |
 //! |---|---|
 //! | `kitchen_tokens*`, `eater_tokens*` | at once, for open connections too: a peer whose token the new list no longer holds (or that has none, if the reload turns tokens on) is closed with 4103 "token revoked"; everyone else stays |
-//! | `eater_queue`, `eater_queue_bytes`, `kitchen_rate`, `kitchen_burst`, `max_connections`, `status_freq` | at once, for open connections too |
+//! | `eater_queue`, `eater_queue_bytes`, `kitchen_rate`, `kitchen_burst`, `status_freq` | at once, for open connections too (a new status period counts from the last status dumpling) |
+//! | `max_connections` | from the next connection accepted; lowering it closes nobody already connected |
 //! | `tls_cert`, `tls_key` (rotation), `max_message_size`, `hello_timeout`, `slow_eater` | for connections accepted from then on: an open connection keeps the TLS session, WebSocket limits and hello deadline it was set up with, and an eater keeps the slow-eater policy it connected under (switching it to `disconnect` under a connected eater would change what it was promised) |
 //! | `address`, `in_port`, `out_port`, `web`, `metrics`, TLS on/off, `log_format` | need a restart: a reload that changes one is refused as a whole ([`Config::restart_needed`]; `log_format` by `nd-hub` itself), so the hub never runs half of a new configuration |
 //!

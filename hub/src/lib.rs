@@ -34,9 +34,11 @@
 //!   nothing it sent is dropped for being fast.
 //! - Nothing a peer sends is read before it has passed the token check.
 //! - A reload is applied whole or not at all, and disconnects nobody but
-//!   the peers whose token it revoked (4103 "token revoked"): after a
-//!   reload, every open connection holds a token the current configuration
-//!   accepts (or that role needs none).
+//!   the peers whose token it revoked (4103 "token revoked"): each
+//!   connection's task re-checks its token as soon as it is woken by the
+//!   reload (idle, waiting on a write, or throttled alike), so from then on
+//!   every open connection holds a token the current configuration accepts
+//!   (or that role needs none).
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
@@ -153,6 +155,9 @@ struct State {
     /// load), and both roles wait on it while idle, to apply new limits and
     /// to close a connection whose token was revoked.
     reloads: watch::Sender<()>,
+    /// Held for the whole of a reload, so two reloads (`HubHandle` is
+    /// public and cloneable) cannot interleave their checks and swaps.
+    reloading: Mutex<()>,
     /// When the hub started, for `server_uptime`.
     started: Instant,
     /// Source of connection ids (map keys, so status lists are in connect order).
@@ -325,30 +330,21 @@ impl HubHandle {
     }
 
     fn try_reload(&self, config: Config) -> anyhow::Result<()> {
+        let _one_at_a_time = self
+            .state
+            .reloading
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         let old = self.state.live();
         if let Some(why) = old.config.restart_needed(&config) {
             anyhow::bail!(why);
         }
         let live = Arc::new(Live::new(config)?);
         announce_auth(&live.config);
-        *self.state.live.write().unwrap_or_else(|p| p.into_inner()) = live.clone();
-        // Every connection task applies the new configuration itself (and
-        // closes itself if its token was revoked)...
+        *self.state.live.write().unwrap_or_else(|p| p.into_inner()) = live;
+        // Every connection task applies the new configuration itself (new
+        // rate, new queue bounds) and closes itself if its token was revoked.
         self.state.reloads.send_replace(());
-        // ...but the queue bounds are also set here, at once: an eater that
-        // does not read sits in a write and would see the signal only when
-        // that write completes, and its queue is the one the bounds are for.
-        for eater in self
-            .state
-            .eaters
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .values()
-        {
-            eater
-                .queue
-                .set_limits(live.config.eater_queue, live.config.eater_queue_bytes);
-        }
         Ok(())
     }
 
@@ -420,6 +416,7 @@ pub async fn bind(config: Config) -> anyhow::Result<BoundHub> {
     let state = Arc::new(State {
         live: RwLock::new(Arc::new(live)),
         reloads: watch::Sender::new(()),
+        reloading: Mutex::new(()),
         started: Instant::now(),
         next_id: AtomicU64::new(1),
         dumplings_in: AtomicU64::new(0),
@@ -1010,6 +1007,14 @@ async fn serve_kitchen<S>(
                     None => "closed by kitchen".to_string(),
                 };
             }
+            Some(Ok(Message::Ping(_))) => {
+                // A kitchen's ping acknowledges what it sent before (see
+                // nd-runtime's relay); tungstenite answers it on the next
+                // read. Hand the run over first, so the answer means "in the
+                // eaters' queues", not just "read".
+                hand_off(&state, &mut run, &mut tally);
+                continue;
+            }
             Some(Ok(_)) => continue,
             Some(Err(e)) => {
                 // Tell the peer why, with the code RFC 6455 gives the case.
@@ -1032,16 +1037,27 @@ async fn serve_kitchen<S>(
         if reloads.has_changed().unwrap_or(false) {
             reloads.mark_unchanged();
             if !kitchen_reloaded(&state, &credential, &mut bucket) {
+                // What was read before the reload still goes out now, not
+                // after the close handshake's grace period.
+                hand_off(&state, &mut run, &mut tally);
                 close(&mut ws, revoked(), TOKEN_REVOKED).await;
                 break TOKEN_REVOKED.to_string();
             }
         }
         if let Some(wait) = bucket.take() {
             hand_off(&state, &mut run, &mut tally);
-            // Not reading the socket meanwhile is the back-pressure.
+            // Not reading the socket meanwhile is the back-pressure. A
+            // reload cuts the wait short (the new rate applies from the next
+            // message; a revoked kitchen is closed at once).
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {}
                 _ = stopped(&mut stop) => {}
+                Ok(()) = reloads.changed() => {
+                    if !kitchen_reloaded(&state, &credential, &mut bucket) {
+                        close(&mut ws, revoked(), TOKEN_REVOKED).await;
+                        break TOKEN_REVOKED.to_string();
+                    }
+                }
             }
             state
                 .counters
@@ -1300,15 +1316,23 @@ async fn serve_eater<S>(
 /// Sends a status dumpling at start-up (as netdumplings does), then every
 /// `status_freq` (re-read each period: a reload may change it).
 async fn status_loop(state: Arc<State>, mut stop: watch::Receiver<bool>) {
+    let mut reloads = state.reloads.subscribe();
     let mut first = true;
+    let mut last = tokio::time::Instant::now();
     loop {
         if !std::mem::take(&mut first) {
-            let period = state.live().config.status_freq;
-            tokio::select! {
-                _ = stopped(&mut stop) => return,
-                _ = tokio::time::sleep(period) => {}
+            // Re-read after a reload: a new period counts from the last
+            // status, not from the end of the old period.
+            loop {
+                let next = last + state.live().config.status_freq;
+                tokio::select! {
+                    _ = stopped(&mut stop) => return,
+                    _ = tokio::time::sleep_until(next) => break,
+                    Ok(()) = reloads.changed() => {}
+                }
             }
         }
+        last = tokio::time::Instant::now();
         let status = state.status();
         let payload = match serde_json::to_string(&status) {
             Ok(p) => p,

@@ -12,11 +12,14 @@
 //! - **knows what the hub got**: WebSocket has no acknowledgements, so after
 //!   every [`ACK_EVERY`] dumplings (and every [`ACK_PERIOD`]) it sends a ping
 //!   carrying the sequence number of the last dumpling. A hub answers pings
-//!   in order, after reading everything before them, so a pong for `n` means
+//!   in order, after reading everything before them (`nd-hub` also hands
+//!   what it read to its eaters' queues first), so a pong for `n` means
 //!   dumplings up to `n` arrived. Unacknowledged dumplings are sent again
-//!   after a reconnect: nothing within the buffer is lost when a hub dies
-//!   (a dumpling may arrive twice if the hub died between reading it and
-//!   answering the ping);
+//!   after a reconnect: nothing within the buffer is lost between kitchen
+//!   and hub when a hub dies (a dumpling may arrive twice if the hub died
+//!   between reading it and answering the ping). What a killed hub had
+//!   queued for an eater but not yet written to it is lost for that eater:
+//!   WebSocket gives the hub no acknowledgement from eaters either;
 //! - never stalls live capture: a live kitchen's workers drop (and count)
 //!   dumplings when the relay's queue is full; a replay waits instead, so a
 //!   replay loses nothing.

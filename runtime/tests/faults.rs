@@ -83,6 +83,16 @@ async fn a_hub_killed_mid_replay_and_restarted_loses_nothing() {
     // ...then the hub dies hard, mid-stream. The kitchen notices, goes on
     // replaying into its buffer and retries (backoff from 100 ms).
     drop(hub);
+    // What the first hub wrote to its eater before it died still counts:
+    // read it to the end of the stream.
+    lookups(
+        &mut first,
+        "replay_kitchen",
+        &mut before,
+        Duration::from_secs(10),
+        |_| false,
+    )
+    .await;
     kitchen.wait_for_line(Duration::from_secs(10), |l| l.contains("lost nd-hub"));
     tokio::time::sleep(SPACING * 50).await;
     // Hold the kitchen still while a new hub starts and its eater registers,
