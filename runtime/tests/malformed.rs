@@ -20,7 +20,6 @@ use serde_json::Value;
 struct Capture {
     name: String,
     category: String,
-    format: String,
     packets: u64,
 }
 
@@ -34,7 +33,6 @@ fn manifest() -> Vec<Capture> {
         .map(|c| Capture {
             name: c["name"].as_str().unwrap().to_string(),
             category: c["category"].as_str().unwrap().to_string(),
-            format: c["format"].as_str().unwrap().to_string(),
             packets: c["packets"].as_u64().unwrap(),
         })
         .collect()
@@ -131,16 +129,24 @@ fn check_all(jobs: Vec<(String, PathBuf, u64)>, must_say: Option<&str>) {
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
 
-/// A classic pcap file's records: (offset of the record header, captured
-/// length). `None` if `bytes` is not a classic pcap file.
-fn records(bytes: &[u8]) -> Option<Records> {
-    let magic = bytes.get(..4)?;
-    let big = match magic {
-        [0xa1, 0xb2, 0xc3, 0xd4] | [0xa1, 0xb2, 0x3c, 0x4d] => true,
-        [0xd4, 0xc3, 0xb2, 0xa1] | [0x4d, 0x3c, 0xb2, 0xa1] => false,
-        _ => return None,
-    };
-    let u32_at = |off: usize| -> Option<usize> {
+/// One packet record of a capture file, as byte offsets into the file.
+#[derive(Clone, Copy)]
+struct Rec {
+    /// Where the record (its header) starts.
+    start: usize,
+    /// Where the packet bytes start.
+    data: usize,
+    /// Captured length.
+    caplen: usize,
+    /// Where the record ends (the next one starts).
+    end: usize,
+}
+
+/// A capture file's packet records, walked independently of libpcap:
+/// classic pcap records, or pcapng Enhanced (and obsolete) Packet Blocks.
+/// `None` if `bytes` is neither format.
+fn records(bytes: &[u8]) -> Option<Vec<Rec>> {
+    let u32_at = |off: usize, big: bool| -> Option<usize> {
         let b: [u8; 4] = bytes.get(off..off + 4)?.try_into().ok()?;
         Some(if big {
             u32::from_be_bytes(b)
@@ -149,14 +155,56 @@ fn records(bytes: &[u8]) -> Option<Records> {
         } as usize)
     };
     let mut out = Vec::new();
-    let mut off = 24;
-    while off + 16 <= bytes.len() {
-        let caplen = u32_at(off + 8)?;
-        if off + 16 + caplen > bytes.len() {
-            break;
+    match bytes.get(..4)? {
+        [0xa1, 0xb2, 0xc3, 0xd4]
+        | [0xa1, 0xb2, 0x3c, 0x4d]
+        | [0xd4, 0xc3, 0xb2, 0xa1]
+        | [0x4d, 0x3c, 0xb2, 0xa1] => {
+            let big = bytes[0] == 0xa1;
+            let mut off = 24;
+            while off + 16 <= bytes.len() {
+                let caplen = u32_at(off + 8, big)?;
+                let end = off + 16 + caplen;
+                if end > bytes.len() {
+                    break;
+                }
+                out.push(Rec {
+                    start: off,
+                    data: off + 16,
+                    caplen,
+                    end,
+                });
+                off = end;
+            }
         }
-        out.push((off, caplen));
-        off += 16 + caplen;
+        [0x0a, 0x0d, 0x0d, 0x0a] => {
+            // Blocks: type, total length, body, total length again. Each
+            // Section Header Block sets the byte order that follows.
+            let mut big = false;
+            let mut off = 0;
+            while off + 12 <= bytes.len() {
+                if bytes[off..off + 4] == [0x0a, 0x0d, 0x0d, 0x0a] {
+                    big = bytes.get(off + 8..off + 12)? == [0x1a, 0x2b, 0x3c, 0x4d];
+                }
+                let kind = u32_at(off, big)?;
+                let len = u32_at(off + 4, big)?;
+                if len < 12 || off + len > bytes.len() {
+                    break;
+                }
+                // 6: Enhanced Packet Block, 2: (obsolete) Packet Block; both
+                // have the captured length at +20 and the data at +28.
+                if kind == 6 || kind == 2 {
+                    out.push(Rec {
+                        start: off,
+                        data: off + 28,
+                        caplen: u32_at(off + 20, big)?,
+                        end: off + len,
+                    });
+                }
+                off += len;
+            }
+        }
+        _ => return None,
     }
     Some(out)
 }
@@ -186,17 +234,14 @@ impl Rng {
     }
 }
 
-/// A classic pcap file's records: (record header offset, captured length).
-type Records = Vec<(usize, usize)>;
-
-/// The good classic-pcap captures with their bytes and records.
-fn good_pcaps() -> Vec<(Capture, Vec<u8>, Records)> {
+/// The good captures (classic pcap and pcapng) with their bytes and records.
+fn good_pcaps() -> Vec<(Capture, Vec<u8>, Vec<Rec>)> {
     manifest()
         .into_iter()
-        .filter(|c| c.category != "malformed" && c.format == "pcap")
+        .filter(|c| c.category != "malformed")
         .map(|c| {
             let bytes = std::fs::read(pcaps().join(&c.name)).unwrap();
-            let recs = records(&bytes).expect("a classic pcap file");
+            let recs = records(&bytes).expect("a pcap or pcapng file");
             assert_eq!(
                 recs.len() as u64,
                 c.packets,
@@ -226,13 +271,15 @@ fn truncated_captures_end_the_replay_after_the_last_whole_record() {
     for (c, bytes, recs) in good_pcaps() {
         let mut rng = Rng::new(&c.name);
         // Inside a record's data, and inside a record header.
-        let i = rng.below(recs.len());
-        let (hdr, caplen) = recs[i];
-        let cuts = [hdr + 16 + rng.below(caplen.max(1)), hdr + 1 + rng.below(15)];
+        let r = recs[rng.below(recs.len())];
+        let cuts = [
+            r.data + rng.below(r.caplen.max(1)),
+            r.start + 1 + rng.below(r.data - r.start - 1),
+        ];
         for (k, cut) in cuts.into_iter().enumerate() {
             let file = dir.path().join(format!("cut{k}-{}", c.name));
             std::fs::write(&file, &bytes[..cut.min(bytes.len())]).unwrap();
-            let whole = recs.iter().filter(|(h, l)| h + 16 + l <= cut).count();
+            let whole = recs.iter().filter(|r| r.end <= cut).count();
             jobs.push((format!("{} cut at {cut}", c.name), file, whole as u64));
         }
     }
@@ -263,11 +310,10 @@ fn bit_flipped_captures_never_break_the_decoder_or_the_chefs() {
         for variant in 0..3 {
             let mut rng = Rng::new(&format!("{}#{variant}", c.name));
             let mut b = bytes.clone();
-            for &(hdr, caplen) in &recs {
+            for &Rec { data, caplen, .. } in &recs {
                 if caplen == 0 {
                     continue;
                 }
-                let data = hdr + 16;
                 // Headers live in the first bytes: most flips go there.
                 let flips = 1 + rng.below(4 + variant * 4);
                 for _ in 0..flips {
