@@ -175,6 +175,27 @@ async fn sighup_swaps_the_token_lists_revokes_removed_tokens_and_keeps_everyone_
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_changes_the_status_period_at_once() {
+    let hub = Hub::start(""); // a status dumpling at start, then hourly
+    let mut e = eater(&hub, &hub.eater_url(), "e", None, None).await;
+    let verdict = hub.reload("status_freq = 0.2\n");
+    assert!(verdict.contains("configuration reloaded"), "{verdict}");
+    // At most one status can be the start-up one: two mean the hourly wait
+    // under way was cut short by the reload.
+    let mut statuses = 0;
+    while statuses < 2 {
+        let d = tokio::time::timeout(WAIT, e.next())
+            .await
+            .expect("status dumplings at the new period")
+            .expect("stream open")
+            .expect("valid dumpling");
+        if d.metadata.chef == nd_protocol::SYSTEM_STATUS_CHEF {
+            statuses += 1;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sighup_applies_new_limits_to_peers_already_connected() {
     let hub = Hub::start("kitchen_rate = 0\neater_queue = 100000\n");
     // Says hello, then never reads a byte.

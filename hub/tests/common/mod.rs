@@ -16,6 +16,16 @@ use tokio_tungstenite::tungstenite::Message;
 
 pub const WAIT: Duration = Duration::from_secs(20);
 
+/// Status dumplings once an hour (out of the tests' way), unless `extra`
+/// sets the period itself.
+fn default_status_freq(extra: &str) -> &'static str {
+    if extra.contains("status_freq") {
+        ""
+    } else {
+        "status_freq = 3600\n"
+    }
+}
+
 /// A running `nd-hub --config FILE`, with its ports and its directory.
 pub struct Hub {
     pub child: Child,
@@ -42,7 +52,8 @@ impl Hub {
             &config,
             format!(
                 "address = \"127.0.0.1\"\nin_port = {in_port}\nout_port = {out_port}\n\
-                 metrics = \"{metrics_port}\"\nstatus_freq = 3600\n{extra}"
+                 metrics = \"{metrics_port}\"\n{}{extra}",
+                default_status_freq(extra)
             ),
         )
         .unwrap();
@@ -72,8 +83,11 @@ impl Hub {
             &config,
             format!(
                 "address = \"127.0.0.1\"\nin_port = {}\nout_port = {}\nmetrics = \"{}\"\n\
-                 status_freq = 3600\n{extra}",
-                self.in_port, self.out_port, self.metrics_port
+                 {}{extra}",
+                self.in_port,
+                self.out_port,
+                self.metrics_port,
+                default_status_freq(extra)
             ),
         )
         .unwrap();
