@@ -198,15 +198,7 @@ async fn sighup_changes_the_status_period_at_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sighup_applies_new_limits_to_peers_already_connected() {
     let hub = Hub::start("kitchen_rate = 0\neater_queue = 100000\n");
-    // Says hello, then never reads a byte.
-    let mut stalled = endpoint(&hub.eater_url(), None, None)
-        .connect()
-        .await
-        .unwrap();
-    stalled
-        .send(Message::Text("{\"eater_name\": \"stalled\"}".into()))
-        .await
-        .unwrap();
+    let stalled = stalled_eater(&hub).await;
     let mut e = eater(&hub, &hub.eater_url(), "e", None, None).await;
     wait_for_eaters(&hub, 2.0);
     let mut k = kitchen(&endpoint(&hub.kitchen_url(), None, None), "k").await;
@@ -256,18 +248,7 @@ async fn sighup_applies_new_limits_to_peers_already_connected() {
     // back up: a burst of 20 would overflow 10 before the writer drains it.)
     let verdict = hub.reload("kitchen_rate = 200\nkitchen_burst = 20\n");
     assert!(verdict.contains("configuration reloaded"), "{verdict}");
-    let start = Instant::now();
-    for n in 1000..1120 {
-        send(&mut k, dumpling("k", "TestChef", n)).await;
-    }
-    for n in 1000..1120 {
-        assert_eq!(next_n(&mut e).await.0, n);
-    }
-    let took = start.elapsed();
-    assert!(
-        took >= Duration::from_millis(450),
-        "not throttled: {took:?}"
-    );
+    throttled_to_200_per_second(&mut k, "k", &mut e, 1000).await;
     // Nobody was disconnected by either reload.
     let m = hub.metrics();
     assert_eq!(value(&m, "nd_hub_eaters_connected", &[]), Some(2.0));
@@ -528,21 +509,8 @@ async fn max_connections_refuses_with_503_and_a_fast_kitchen_is_slowed_not_cut()
         value(m, "nd_hub_connections_open", &[("port", "in")]) == Some(0.0)
     });
 
-    // 120 dumplings at 200/s with a burst of 20: at least 0.5 s, all of
-    // them delivered, in order.
     let mut k = kitchen(&endpoint(&hub.kitchen_url(), None, None), "fast").await;
-    let start = Instant::now();
-    for n in 0..120 {
-        send(&mut k, dumpling("fast", "TestChef", n)).await;
-    }
-    for n in 0..120 {
-        assert_eq!(next_n(&mut e).await.0, n);
-    }
-    let took = start.elapsed();
-    assert!(
-        took >= Duration::from_millis(450),
-        "not throttled: {took:?}"
-    );
+    throttled_to_200_per_second(&mut k, "fast", &mut e, 0).await;
     let m = hub.metrics();
     assert!(value(&m, "nd_hub_kitchen_throttled_seconds_total", &[]).unwrap() > 0.3);
     assert_eq!(
@@ -552,6 +520,29 @@ async fn max_connections_refuses_with_503_and_a_fast_kitchen_is_slowed_not_cut()
             &[("port", "in"), ("reason", "max_connections")]
         ),
         Some(1.0)
+    );
+}
+
+/// Sends 120 dumplings (`payload.n` from `first`) from `kitchen`, whose
+/// hub allows 200/s with a burst of 20: `eater` gets all of them, in order,
+/// and that takes at least 0.5 s.
+async fn throttled_to_200_per_second(
+    k: &mut nd_client::HubStream,
+    kitchen: &str,
+    e: &mut Eater,
+    first: u64,
+) {
+    let start = Instant::now();
+    for n in first..first + 120 {
+        send(k, dumpling(kitchen, "TestChef", n)).await;
+    }
+    for n in first..first + 120 {
+        assert_eq!(next_n(e).await.0, n);
+    }
+    let took = start.elapsed();
+    assert!(
+        took >= Duration::from_millis(450),
+        "not throttled: {took:?}"
     );
 }
 

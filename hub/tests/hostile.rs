@@ -243,15 +243,7 @@ async fn a_thousand_idle_connections_and_missing_hellos_are_closed_on_time() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_eater_that_never_reads_costs_only_its_bounded_queue() {
     let hub = Hub::start("eater_queue = 1000\neater_queue_bytes = 4194304\n");
-    // Says hello, then never reads a byte.
-    let mut stalled = endpoint(&hub.eater_url(), None, None)
-        .connect()
-        .await
-        .unwrap();
-    stalled
-        .send(Message::Text("{\"eater_name\": \"stalled\"}".into()))
-        .await
-        .unwrap();
+    let stalled = stalled_eater(&hub).await;
     let mut healthy = Healthy::connect(&hub).await;
     wait_for_eaters(&hub, 2.0);
 

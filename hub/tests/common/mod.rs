@@ -274,6 +274,19 @@ pub async fn eater(
     e
 }
 
+/// An eater named "stalled" that says hello, then never reads a byte.
+pub async fn stalled_eater(hub: &Hub) -> HubStream {
+    let mut stalled = endpoint(&hub.eater_url(), None, None)
+        .connect()
+        .await
+        .unwrap();
+    stalled
+        .send(Message::Text("{\"eater_name\": \"stalled\"}".into()))
+        .await
+        .unwrap();
+    stalled
+}
+
 /// The next kitchen dumpling's `payload.n` and chef. The hub's start-up
 /// status dumpling is skipped: an eater that registers before the status
 /// task's first turn gets it (seen once in a loaded test run).
