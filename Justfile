@@ -4,16 +4,22 @@ set shell := ["bash", "-euo", "pipefail", "-c"]
 
 # One target directory for the host workspace and the guest chefs.
 export CARGO_TARGET_DIR := justfile_directory() / "target"
+# nd-sniff embeds the standard chefs (runtime/build.rs): from here, as
+# `rust-chefs` stages them, so they are compiled once. Every recipe that
+# builds the host crates depends on `rust-chefs` for that reason.
+export ND_STANDARD_CHEFS := CARGO_TARGET_DIR / "chefs"
 
 default:
     @just --list
 
-# Hub + kitchen + default chefs + a printer, end to end.
-demo: build rust-chefs
+# Hub + kitchen + default chefs + a printer, end to end (builds only those).
+demo: rust-chefs
+    @echo "demo: building nd-hub, nd-sniff, nd-print (debug; a cold build takes a few minutes)"
+    cargo build --bins -p nd-hub -p nd-runtime -p nd-eater
     scripts/demo.sh
 
 # Build the host binaries (nd-hub, nd-sniff, nd-print, ...).
-build:
+build: rust-chefs
     cargo build --workspace --bins
 
 # Install the real Python netdumplings 0.5.1 peer into .peer/venv.
@@ -21,7 +27,7 @@ peer:
     scripts/peer.sh
 
 # Formatting and clippy, warnings are errors.
-lint:
+lint: rust-chefs
     cargo fmt --all -- --check
     cargo clippy --workspace --all-targets -- -D warnings
     cd chefs/rust && cargo fmt --all -- --check && cargo clippy --target wasm32-wasip2 --all-targets -- -D warnings
@@ -77,3 +83,15 @@ rust-chefs:
 # Scaffold a new chef from chefs/LANG/template (LANG: rust python js c zig; NAME: CamelCase).
 new-chef lang name:
     scripts/new-chef.sh {{lang}} {{name}}
+
+# The release bundle: a tarball and a Debian package (release build) in target/dist/.
+dist: rust-chefs
+    cargo build --release --bins -p nd-hub -p nd-runtime -p nd-eater
+    scripts/dist.sh
+
+# Install the .deb on this machine, check the installed tools with no
+# checkout, purge it (root only; CI runs it). Packages the debug build the
+# tests made, to spare CI a release build; `just dist` packages the release one.
+deb-test: build
+    ND_DIST_PROFILE=debug scripts/dist.sh
+    scripts/deb-test.sh

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Replays every shared capture through a chef and through the Rust chef of
+"""Replays every test capture (testdata/pcaps) through a chef and through the Rust chef of
 the same name, and compares their payloads byte for byte.
 
     scripts/chef-parity.py target/polyglot/python/packet_count.wasm [more.wasm ...]
@@ -14,7 +14,7 @@ target = pathlib.Path(os.environ.get("CARGO_TARGET_DIR", root / "target"))
 sniff = target / "release" / "nd-sniff"
 if not sniff.exists():
     sniff = target / "debug" / "nd-sniff"
-pcaps = sorted(p for p in (root.parent / "shared" / "pcaps").iterdir()
+pcaps = sorted(p for p in (root / "testdata" / "pcaps").iterdir()
                if p.suffix in (".pcap", ".pcapng"))
 
 

@@ -1,13 +1,13 @@
 #!/usr/bin/env python3
-"""Seeds the fuzz corpora from the shared captures (no dependencies).
+"""Seeds the fuzz corpora from the test captures (no dependencies).
 
-fuzz/corpus/decode/: every packet of every classic pcap in ../shared/pcaps,
+fuzz/corpus/decode/: every packet of every classic pcap in testdata/pcaps,
 prefixed with the byte that makes the decode target pick the capture's
 link type. fuzz/corpus/dns/: the UDP port 53/5353 payloads among them
 (Ethernet/IPv4/IPv6, no options walking beyond IHL). fuzz/corpus/hub_message/:
 the Python chefs' reference dumplings and the hellos.
 
-Usage: fuzz-seeds.py SHARED_PCAPS_DIR FUZZ_DIR
+Usage: fuzz-seeds.py PCAPS_DIR FUZZ_DIR
 """
 import hashlib
 import json

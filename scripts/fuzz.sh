@@ -3,7 +3,7 @@
 #
 # Needs a nightly toolchain (libFuzzer's sanitizer coverage) and cargo-fuzz;
 # installs cargo-fuzz into .tools/cargo if it is missing. Corpora are seeded
-# from ../shared/pcaps (scripts/fuzz-seeds.py) into fuzz/corpus/ (not
+# from testdata/pcaps (scripts/fuzz-seeds.py) into fuzz/corpus/ (not
 # committed). Prints and writes target/fuzz/summary.txt: executions, new
 # coverage, crashes per target.
 set -euo pipefail
@@ -21,8 +21,7 @@ if ! command -v cargo-fuzz >/dev/null; then
     cargo install --locked --root .tools/cargo cargo-fuzz
 fi
 
-SHARED=${ND_SHARED_DIR:-../shared}
-python3 scripts/fuzz-seeds.py "$SHARED/pcaps" fuzz >/dev/null
+python3 scripts/fuzz-seeds.py testdata/pcaps fuzz >/dev/null
 # The regression inputs are seeds too.
 for t in "${TARGETS[@]}"; do
     mkdir -p "fuzz/corpus/$t"

@@ -2,7 +2,7 @@
 # Installs the real Python netdumplings 0.5.1 peer into .peer/venv (idempotent).
 #
 # netdumplings pins websockets~=8.1, which fails on Python 3.11; the recipe
-# from ../shared/pcaps/README.md: install it without deps, then websockets
+# from testdata/pcaps/README.md: install it without deps, then websockets
 # 13.1 (14+ breaks its hub), and make `websockets.client` importable before
 # its eaters run (a .pth line).
 set -euo pipefail

@@ -128,7 +128,7 @@ pub fn run() -> anyhow::Result<()> {
             };
             let mut fault = None;
             let started = Instant::now();
-            let stats = capture.run(&stop, false, |batch| {
+            let stats = capture.run(&stop, nd_runtime::progress::ProgressMode::Off, |batch| {
                 match mode {
                     Mode::ReadDecode | Mode::ReadDecodePerPacket => drop(batch),
                     Mode::Native => drop(native.handle_batch(to_guest(batch))),

@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-/// The Ethernet captures of `../shared/pcaps` that are not malformed: the
+/// The Ethernet captures of `testdata/pcaps` that are not malformed: the
 /// mixed workload (DNS over UDP/TCP/IPv6, mDNS, ARP and an ARP scan, VLAN,
 /// ICMP, fragments, FTP, Modbus/TCP, QUIC).
 const MIXED: &[&str] = &[
@@ -54,7 +54,7 @@ pub fn mixed_capture() -> anyhow::Result<(PathBuf, u64)> {
     let mut out = dead.savefile(&path)?;
     let mut n = 0u64;
     for name in MIXED {
-        let src = nd_testkit::shared_dir().join("pcaps").join(name);
+        let src = nd_testkit::pcaps_dir().join(name);
         let mut cap = pcap::Capture::from_file(&src)
             .map_err(|e| anyhow::anyhow!("{}: {e}", src.display()))?;
         while let Ok(p) = cap.next_packet() {

@@ -5,7 +5,7 @@
 //! just build rust-chefs
 //! target/debug/nd-hub &
 //! cargo run -p nd-eater --example dns_top -- localhost:11348 5 &
-//! target/debug/nd-sniff --read ../shared/pcaps/dns_tcp.pcap --chef-dir target/chefs
+//! target/debug/nd-sniff --read testdata/pcaps/dns_tcp.pcap --chef-dir target/chefs
 //! ```
 //!
 //! For a hub with TLS or eater tokens: give a `wss://` address, and the

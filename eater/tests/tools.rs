@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use nd_testkit::{free_port, peer_venv, shared_dir, target_dir, wait_for_port, Child};
+use nd_testkit::{free_port, pcaps_dir, peer_venv, target_dir, wait_for_port, Child};
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -24,7 +24,7 @@ fn bin(name: &str) -> PathBuf {
 }
 
 fn pcap(name: &str) -> PathBuf {
-    shared_dir().join("pcaps").join(name)
+    pcaps_dir().join(name)
 }
 
 /// Our eater binary `name` with `args`, pointed at the hub's out port.

@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use nd_testkit::{free_port, shared_dir, target_dir, wait_for_port, workspace_dir, Child};
+use nd_testkit::{free_port, pcaps_dir, target_dir, wait_for_port, workspace_dir, Child};
 
 const WAIT: Duration = Duration::from_secs(120);
 
@@ -26,7 +26,7 @@ fn nd_sniff(kitchen: &str, pcap: &str) -> Command {
     assert!(exe.exists(), "{} missing: run `just build`", exe.display());
     let mut c = Command::new(exe);
     c.args(["-n", kitchen, "--read"])
-        .arg(shared_dir().join("pcaps").join(pcap))
+        .arg(pcaps_dir().join(pcap))
         .arg("--chef-dir")
         .arg(target_dir().join("chefs"))
         .arg("--cache-dir")

@@ -14,6 +14,7 @@ use pcap::{Active, Offline, Precision};
 
 use crate::batch::{BatchBuilder, RawPacket, MAX_BATCH_AGE, MAX_BATCH_PACKETS};
 use crate::bindings::netdumplings::chef::types::PacketBatch;
+use crate::progress::{Progress, ProgressMode};
 
 /// Default BPF filter, as netdumplings' nd-sniff.
 pub const DEFAULT_FILTER: &str = "tcp or udp or arp";
@@ -152,6 +153,26 @@ struct FileCapture {
     /// The stream's buffer (see [`FILE_BUFFER`]); a heap allocation, so it
     /// stays put when this struct moves.
     _buffer: Box<[u8]>,
+    /// The stream libpcap reads, for its position (replay progress).
+    stream: Stream,
+}
+
+/// The `FILE*` under a [`FileCapture`]'s libpcap handle.
+struct Stream(*mut libc::FILE);
+
+// SAFETY: the stream is only used from the thread that owns the
+// `FileCapture` (libpcap's handle, which owns the stream, moves with it).
+unsafe impl Send for Stream {}
+
+impl FileCapture {
+    /// Bytes of the file libpcap has consumed so far.
+    fn position(&self) -> u64 {
+        // SAFETY: the stream is open while `cap` is (see `open_file`), and
+        // nothing else uses it during this call. ftello accounts for what
+        // sits unread in the stdio buffer.
+        let pos = unsafe { libc::ftello(self.stream.0) };
+        pos.max(0) as u64
+    }
 }
 
 /// An opened packet source.
@@ -246,32 +267,30 @@ impl Capture {
 
     /// Reads until the end (file), `stop`, or an error, calling `on_batch`
     /// with every finished batch. `on_batch` returning `false` stops too.
+    /// `progress` applies to replays (a live capture has no end to show).
     pub fn run(
         &mut self,
         stop: &AtomicBool,
-        progress: bool,
+        progress: ProgressMode,
         mut on_batch: impl FnMut(PacketBatch) -> bool,
     ) -> Result<CaptureStats, CaptureError> {
         let mut builder = BatchBuilder::with_max_packets(self.link_type, self.batch_packets);
         let mut stats = CaptureStats::default();
-        let bar = match (progress, self.file_size) {
-            (true, Some(size)) => {
-                let bar = indicatif::ProgressBar::new(size);
-                bar.set_style(
-                    indicatif::ProgressStyle::with_template(
-                        "{bar:40} {bytes}/{total_bytes} {msg} ({eta})",
-                    )
-                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-                );
-                Some(bar)
-            }
-            _ => None,
+        let file_size = self.file_size.unwrap_or(0);
+        let mut progress = match &self.source {
+            Source::File { repeat, .. } => Progress::new(progress, file_size, *repeat),
+            Source::Live { .. } => Progress::new(ProgressMode::Off, 0, 1),
         };
         let realtime = matches!(self.source, Source::File { realtime: true, .. });
         // Realtime replay: capture time of the first packet and when we read it.
         let mut pace: Option<(Duration, Instant)> = None;
-        let mut file_pos: u64 = 24; // pcap global header
+        // Finished --repeat rounds.
         let mut rounds: u32 = 0;
+        // Bytes of the replay read so far (all rounds).
+        let replay_pos = |handle: &Handle, rounds: u32| match handle {
+            Handle::File(f) => u64::from(rounds) * file_size + f.position(),
+            Handle::Live(_) => 0,
+        };
         loop {
             if stop.load(Ordering::Relaxed) {
                 break;
@@ -302,7 +321,6 @@ impl Capture {
                     }
                     stats.packets += 1;
                     stats.bytes += p.data.len() as u64;
-                    file_pos += 16 + p.data.len() as u64;
                     builder.push(RawPacket {
                         ts_secs,
                         ts_nanos,
@@ -310,10 +328,7 @@ impl Capture {
                         data: p.data,
                     });
                     if builder.is_full() || (!self.source.is_replay() && builder.is_stale()) {
-                        if let Some(bar) = &bar {
-                            bar.set_position(file_pos);
-                            bar.set_message(format!("{} packets", stats.packets));
-                        }
+                        progress.update(replay_pos(&self.handle, rounds), stats.packets);
                         if let Some(b) = builder.take() {
                             if !on_batch(b) {
                                 break;
@@ -349,6 +364,7 @@ impl Capture {
                     {
                         if *repeat > 1 && rounds + 1 < *repeat {
                             rounds += 1;
+                            progress.update(u64::from(rounds) * file_size, stats.packets);
                             self.handle = Handle::File(open_replay(path, filter.as_deref())?);
                             pace = None;
                             continue;
@@ -370,9 +386,7 @@ impl Capture {
         if let Some(b) = builder.take() {
             on_batch(b);
         }
-        if let Some(bar) = bar {
-            bar.finish_and_clear();
-        }
+        progress.finish(replay_pos(&self.handle, rounds), stats.packets);
         if let Handle::Live(c) = &mut self.handle {
             if let Ok(s) = c.stats() {
                 stats.kernel_received = s.received as u64;
@@ -456,6 +470,7 @@ fn open_file(path: &Path) -> Result<FileCapture, String> {
     Ok(FileCapture {
         cap,
         _buffer: buffer,
+        stream: Stream(fp),
     })
 }
 

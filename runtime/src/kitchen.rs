@@ -69,8 +69,8 @@ pub struct KitchenConfig {
     pub cache_dir: Option<PathBuf>,
     /// Watch the chef directory and hot-swap.
     pub watch: bool,
-    /// Show a progress bar (replays on a terminal).
-    pub progress: bool,
+    /// How replay progress is shown (a bar on a terminal, lines for scripts).
+    pub progress: crate::progress::ProgressMode,
 }
 
 /// What a kitchen run did.

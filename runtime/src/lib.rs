@@ -5,11 +5,13 @@
 //! - [`decode`]: raw bytes -> layer summary (etherparse + link types).
 //! - [`batch`]: packets -> the column batches that cross into chefs.
 //! - [`capture`]: libpcap live capture and file replay.
+//! - [`progress`]: replay progress (a bar, or lines for scripts).
 //! - [`bindings`]: wasmtime `bindgen!` of `wit/chef.wit`.
 //! - [`host`]: compiling, caching, sandboxing and calling chef components.
 //! - [`supervisor`]: one worker thread per chef: faults, restarts, hot swap.
 //! - [`watch`]: the chef directory watcher.
 //! - [`relay`]: dumplings to the hub (reconnect, buffer, acknowledgements) or stdout.
+//! - [`standard_chefs`]: the standard chefs built into `nd-sniff` (`build.rs`).
 //! - [`kitchen`]: wires it all together.
 
 pub mod batch;
@@ -19,7 +21,9 @@ pub mod capture;
 pub use nd_decode as decode;
 pub mod host;
 pub mod kitchen;
+pub mod progress;
 pub mod relay;
+pub mod standard_chefs;
 pub mod supervisor;
 pub mod watch;
 

@@ -13,6 +13,7 @@ use clap::{ArgAction, Parser};
 use nd_runtime::capture::{Source, DEFAULT_FILTER};
 use nd_runtime::host::{ChefHost, Limits};
 use nd_runtime::kitchen::{self, KitchenConfig, Output};
+use nd_runtime::progress::ProgressMode;
 
 /// A dumpling sniffer kitchen.
 ///
@@ -69,7 +70,8 @@ struct Args {
     /// With --read: replay the file N times in a row.
     #[arg(long, requires = "read", value_name = "N", default_value_t = 1)]
     repeat: u32,
-    /// Directory of chef components (*.wasm). Default: the bundled standard chefs.
+    /// Directory of chef components (*.wasm). Default: the standard chefs
+    /// (installed beside the binary, or built into it).
     #[arg(long, value_name = "DIR", env = "ND_CHEF_DIR")]
     chef_dir: Option<PathBuf>,
     /// Chef (by name) to deliver packets to (repeatable). Default: all chefs in --chef-dir.
@@ -105,6 +107,10 @@ struct Args {
     /// Write a JSON report of the run (packets, drops, every chef's counters) to FILE at exit.
     #[arg(long, value_name = "FILE")]
     report: Option<PathBuf>,
+    /// Replay progress on stderr: a bar when stderr is a terminal (auto),
+    /// plain lines for scripts and logs (lines), or nothing (off).
+    #[arg(long, value_name = "WHEN", default_value = "auto", value_parser = ["auto", "bar", "lines", "off"])]
+    progress: String,
     /// Log format on stderr.
     #[arg(long, default_value = "human", value_parser = ["human", "json"])]
     log_format: String,
@@ -156,19 +162,31 @@ fn tune_malloc() {
     }
 }
 
-/// The bundled standard chefs: `chefs/` beside the binary's directory
-/// (`target/chefs` for `target/debug/nd-sniff`, as `just chefs` stages them),
-/// or `share/netdumplings/chefs` for an installed layout.
-fn default_chef_dir() -> Option<PathBuf> {
-    let exe = std::env::current_exe().ok()?;
-    let bin_dir = exe.parent()?;
+/// Where the standard chefs are when no `--chef-dir` is given: `chefs/`
+/// beside the binary's directory (`target/chefs` for `target/debug/nd-sniff`,
+/// as `just rust-chefs` stages them), `share/netdumplings/chefs` for an
+/// installed layout (`/usr/bin` -> `/usr/share`, the .deb), or else the
+/// copies built into this binary, written out under the cache directory.
+fn default_chef_dir(cache_dir: Option<&std::path::Path>) -> anyhow::Result<PathBuf> {
+    let exe = std::env::current_exe().ok();
+    let root = exe.as_deref().and_then(|e| e.parent()?.parent());
     let candidates = [
-        bin_dir.parent().map(|p| p.join("chefs")),
-        bin_dir
-            .parent()
-            .map(|p| p.join("share").join("netdumplings").join("chefs")),
+        root.map(|p| p.join("chefs")),
+        root.map(|p| p.join("share").join("netdumplings").join("chefs")),
     ];
-    candidates.into_iter().flatten().find(|p| p.is_dir())
+    if let Some(dir) = candidates.into_iter().flatten().find(|p| p.is_dir()) {
+        return Ok(dir);
+    }
+    let root = cache_dir.map(PathBuf::from).unwrap_or_else(|| {
+        // No HOME (a bare service): a per-user directory under /tmp.
+        // SAFETY: getuid has no preconditions and cannot fail.
+        let uid = unsafe { libc::getuid() };
+        std::env::temp_dir().join(format!("netdumplings-{uid}"))
+    });
+    let dir = nd_runtime::standard_chefs::extract(&root)
+        .context("cannot write out the built-in standard chefs (pass --chef-dir DIR)")?;
+    tracing::debug!("built-in standard chefs: {}", dir.display());
+    Ok(dir)
 }
 
 fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -178,13 +196,11 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
         max_payload: args.max_payload,
         ..Limits::default()
     };
-    let chef_dir = match args.chef_dir.clone().or_else(default_chef_dir) {
-        Some(d) => d,
-        None => anyhow::bail!(
-            "no chef directory: pass --chef-dir DIR (or build the standard chefs with `just chefs`)"
-        ),
-    };
     let cache_dir = args.cache_dir.clone().or_else(ChefHost::default_cache_dir);
+    let chef_dir = match args.chef_dir.clone() {
+        Some(d) => d,
+        None => default_chef_dir(cache_dir.as_deref())?,
+    };
     if args.chef_list {
         println!();
         println!("{}", chef_dir.display());
@@ -219,7 +235,14 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     let config = KitchenConfig {
         name: args.kitchen_name.clone(),
-        progress: source.is_replay() && std::io::stderr().is_terminal() && !args.print,
+        progress: match args.progress.as_str() {
+            "bar" => ProgressMode::Bar,
+            "lines" => ProgressMode::Lines,
+            "off" => ProgressMode::Off,
+            // A bar for a person watching, not in a log, nor across --print's lines.
+            _ if std::io::stderr().is_terminal() && !args.print => ProgressMode::Bar,
+            _ => ProgressMode::Off,
+        },
         source,
         chef_dir,
         chefs: args.chefs.clone(),

@@ -1,5 +1,5 @@
 //! The standard chefs against the ground truth, for every capture in
-//! `../shared/pcaps`: netdumplings 0.5.1's own chefs (`python_ref/`) and
+//! `testdata/pcaps`: netdumplings 0.5.1's own chefs (`python_ref/`) and
 //! tshark (`oracle/`). Every deliberate difference is in a table below with
 //! its reason; anything else fails.
 
@@ -70,7 +70,7 @@ fn captures() -> Vec<String> {
         .filter(|n| n.ends_with(".pcap") || n.ends_with(".pcapng"))
         .collect();
     names.sort();
-    assert_eq!(names.len(), 34, "the shared corpus has 34 captures");
+    assert_eq!(names.len(), 34, "the test corpus has 34 captures");
     names
 }
 

@@ -5,7 +5,7 @@
 //! - [`Child`]: a subprocess killed on drop, with its stdout/stderr collected
 //!   line by line on background threads, and [`Child::wait_for_line`].
 //! - [`peer_venv`]: where `just peer` installed the Python netdumplings peer.
-//! - [`workspace_dir`], [`shared_dir`], [`target_dir`]: paths tests need.
+//! - [`workspace_dir`], [`pcaps_dir`], [`target_dir`]: paths tests need.
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
@@ -38,12 +38,13 @@ pub fn target_dir() -> PathBuf {
     }
 }
 
-/// `../shared` beside the repository, or `ND_SHARED_DIR`.
-pub fn shared_dir() -> PathBuf {
-    if let Some(d) = std::env::var_os("ND_SHARED_DIR") {
-        return PathBuf::from(d);
-    }
-    workspace_dir().join("..").join("shared")
+/// The test corpus inside the repository: `testdata/pcaps` (real captures,
+/// their oracles and licences; `testdata/pcaps/README.md`).
+///
+/// Always inside the checkout, never beside it: a user's clone, a package
+/// build or CI must pass the tests from the repository alone.
+pub fn pcaps_dir() -> PathBuf {
+    workspace_dir().join("testdata").join("pcaps")
 }
 
 /// The Python netdumplings 0.5.1 virtualenv made by `just peer`.

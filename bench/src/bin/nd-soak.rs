@@ -20,7 +20,7 @@ use std::collections::BTreeMap;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use nd_testkit::{free_port, shared_dir, target_dir, wait_for_port, Child};
+use nd_testkit::{free_port, pcaps_dir, target_dir, wait_for_port, Child};
 
 /// Time between two RSS samples.
 const SAMPLE_EVERY: Duration = Duration::from_secs(10);
@@ -197,7 +197,7 @@ fn main() {
         let mut c = Command::new(bin("nd-sniff"));
         c.arg("--report").arg(report_of(k, round));
         c.args(["-n", &format!("soak-kitchen-{k}"), "--read"])
-            .arg(shared_dir().join("pcaps").join(file))
+            .arg(pcaps_dir().join(file))
             .args(["--repeat", REPEAT[k], "-p", "1"])
             .args(["-h", &format!("127.0.0.1:{in_port}")])
             .arg("--chef-dir")

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use nd_eater::{Eater, EaterConfig};
 
-use nd_testkit::{shared_dir, target_dir};
+use nd_testkit::{pcaps_dir, target_dir};
 
 /// The staged standard chefs (`just chefs`).
 pub fn chef_dir() -> PathBuf {
@@ -38,12 +38,12 @@ pub fn cache_dir() -> PathBuf {
     target_dir().join("chef-cache")
 }
 
-/// `../shared/pcaps`.
+/// The test corpus, `testdata/pcaps`.
 pub fn pcaps() -> PathBuf {
-    let d = shared_dir().join("pcaps");
+    let d = pcaps_dir();
     assert!(
         d.join("MANIFEST.json").exists(),
-        "shared captures missing at {}",
+        "test captures missing at {}",
         d.display()
     );
     d
