@@ -8,7 +8,8 @@
 #     /usr/share/netdumplings/chefs and give the kitchen's dumplings;
 #   - /usr/bin/nd-hub --check-config of the packaged /etc/nd-hub/nd-hub.toml,
 #     as the package's nd-hub user (what the unit runs as);
-#   - systemd-analyze verify of the installed unit;
+#   - systemd-analyze verify of the installed units (hub and kitchen), and
+#     their users made;
 #   - every other tool answers --version.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -47,9 +48,12 @@ check=$(setpriv --reuid=nd-hub --regid=nd-hub --clear-groups \
 grep -q "configuration OK" <<<"$check" || fail "$check"
 echo "deb-test: nd-hub --check-config as nd-hub: $check"
 
-verify=$(systemd-analyze verify --man=no /usr/lib/systemd/system/nd-hub.service 2>&1) ||
-    fail "systemd-analyze verify: $verify"
-[ -z "$verify" ] || fail "systemd-analyze verify warns: $verify"
+for unit in nd-hub nd-sniff; do
+    verify=$(systemd-analyze verify --man=no /usr/lib/systemd/system/$unit.service 2>&1) ||
+        fail "systemd-analyze verify $unit: $verify"
+    [ -z "$verify" ] || fail "systemd-analyze verify $unit warns: $verify"
+    getent passwd $unit >/dev/null || fail "no $unit user after the install"
+done
 
 for b in nd-print nd-hubstatus nd-hubdetails; do
     "${clean_env[@]}" "$b" --version >/dev/null || fail "$b --version"

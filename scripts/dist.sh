@@ -6,8 +6,8 @@
 #   target/dist/netdumplings_VERSION_DEBARCH.deb         the Debian package
 #
 # Both hold nd-hub, nd-sniff, nd-print, nd-hubstatus, nd-hubdetails, the
-# standard chefs, and hub/dist's systemd unit, sysusers file, example
-# configuration and environment file.
+# standard chefs, and the systemd units, sysusers files, example
+# configuration and environment files of hub/dist and runtime/dist.
 #
 # Built with dpkg-deb rather than cargo-deb: the package is a handful of
 # files and two maintainer scripts, dpkg-deb is what cargo-deb drives in the
@@ -60,6 +60,7 @@ tree="$out/$name"
 stage "$tree" .
 install -d "$tree/share/netdumplings/dist"
 install -m 644 hub/dist/nd-hub.service hub/dist/nd-hub.sysusers hub/dist/nd-hub.toml hub/dist/nd-hub.env \
+    runtime/dist/nd-sniff.service runtime/dist/nd-sniff.sysusers runtime/dist/nd-sniff.env \
     "$tree/share/netdumplings/dist/"
 tar -C "$out" -czf "$out/$name.tar.gz" "$name"
 rm -rf "$tree"
@@ -76,6 +77,11 @@ sed 's#/usr/local/bin/nd-hub#/usr/bin/nd-hub#g; s#hub/dist/install.sh#the netdum
     hub/dist/nd-hub.service >"$pkg/usr/lib/systemd/system/nd-hub.service"
 grep -q '^ExecStart=/usr/bin/nd-hub ' "$pkg/usr/lib/systemd/system/nd-hub.service"
 install -m 644 hub/dist/nd-hub.sysusers "$pkg/usr/lib/sysusers.d/nd-hub.conf"
+sed 's#/usr/local/bin/nd-sniff#/usr/bin/nd-sniff#g' \
+    runtime/dist/nd-sniff.service >"$pkg/usr/lib/systemd/system/nd-sniff.service"
+grep -q '^ExecStart=/usr/bin/nd-sniff ' "$pkg/usr/lib/systemd/system/nd-sniff.service"
+install -m 644 runtime/dist/nd-sniff.sysusers "$pkg/usr/lib/sysusers.d/nd-sniff.conf"
+install -m 644 runtime/dist/nd-sniff.env "$pkg/etc/default/nd-sniff"
 install -m 640 hub/dist/nd-hub.toml "$pkg/etc/nd-hub/nd-hub.toml"
 install -m 644 hub/dist/nd-hub.env "$pkg/etc/default/nd-hub"
 
@@ -103,23 +109,26 @@ Description: distributed packet sniffing with WebAssembly chefs
  nd-hubdetails, a browser dashboard). Wire-compatible with the Python
  netdumplings 0.5.1.
 EOF
-printf '/etc/nd-hub/nd-hub.toml\n/etc/default/nd-hub\n' >"$pkg/DEBIAN/conffiles"
+printf '/etc/nd-hub/nd-hub.toml\n/etc/default/nd-hub\n/etc/default/nd-sniff\n' >"$pkg/DEBIAN/conffiles"
 cat >"$pkg/DEBIAN/postinst" <<'EOF'
 #!/bin/sh
 # The nd-hub system user (sysusers.d), and /etc/nd-hub readable by its group only.
 set -e
 if [ "$1" = configure ]; then
-    if command -v systemd-sysusers >/dev/null; then
-        systemd-sysusers /usr/lib/sysusers.d/nd-hub.conf
-    elif ! getent passwd nd-hub >/dev/null; then
-        adduser --system --group --no-create-home --home / --shell /usr/sbin/nologin nd-hub
-    fi
+    for user in nd-hub nd-sniff; do
+        if command -v systemd-sysusers >/dev/null; then
+            systemd-sysusers /usr/lib/sysusers.d/$user.conf
+        elif ! getent passwd $user >/dev/null; then
+            adduser --system --group --no-create-home --home / --shell /usr/sbin/nologin $user
+        fi
+    done
     chown root:nd-hub /etc/nd-hub
     chmod 750 /etc/nd-hub
     find /etc/nd-hub -type f -exec chown root:nd-hub {} + -exec chmod 640 {} +
     if [ -d /run/systemd/system ]; then
         systemctl daemon-reload || true
         echo "netdumplings: start the hub with: systemctl enable --now nd-hub"
+        echo "netdumplings: a live kitchen (edit /etc/default/nd-sniff first): systemctl enable --now nd-sniff"
     fi
 fi
 EOF

@@ -20,6 +20,8 @@
 //! Python peer from `.peer/venv` (`just peer`). Nothing here is a test: the
 //! figures go to BENCHMARKS.md by hand, with the machine they came from.
 
+#![forbid(unsafe_code)]
+
 mod chef;
 mod hub;
 mod kitchen;

@@ -11,6 +11,9 @@
 //! - [`HubEndpoint`]: URL + CA file + token; [`HubEndpoint::connect`] opens
 //!   the WebSocket.
 //! - [`redact`]: a URL fit for logs (a `?token=` value hidden).
+//! - [`session`]: what every end does alike: close with a reason and a
+//!   grace period ([`session::close_gracefully`]), reconnect backoff
+//!   ([`session::Backoff`]).
 //!
 //! # Tokens
 //!
@@ -25,6 +28,10 @@
 //! rustls with its ring provider, chosen explicitly for every connection
 //! (no process-wide default provider, which would panic if two crates
 //! installed different ones).
+
+#![forbid(unsafe_code)]
+
+pub mod session;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

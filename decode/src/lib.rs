@@ -19,6 +19,8 @@
 //! reused without wasmtime; [`LayerKind`] mirrors the WIT `layer-kind` enum
 //! case for case (a test in `nd-runtime` compares the two).
 
+#![forbid(unsafe_code)]
+
 use etherparse::{
     EtherType, IpNumber, LaxLinkExtSlice, LaxNetSlice, LaxSlicedPacket, LinkSlice, TransportSlice,
 };

@@ -23,7 +23,7 @@
 //! # Ok(()) }
 //! ```
 
-use std::time::Duration;
+#![forbid(unsafe_code)]
 
 pub mod cli;
 pub mod pretty;
@@ -31,16 +31,11 @@ pub mod pretty;
 use std::path::PathBuf;
 
 use futures_util::{SinkExt, StreamExt};
+use nd_client::session::{close_gracefully, Backoff, CLOSE_GRACE};
+pub use nd_client::session::{RECONNECT_MAX, RECONNECT_MIN};
 pub use nd_client::{hub_url, HubEndpoint};
-pub use nd_protocol::{CloseCode, Driver, Dumpling, Metadata};
-use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode as WsCloseCode;
-use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+pub use nd_protocol::{CloseCode, Driver, Dumpling, EaterHello, Metadata};
 use tokio_tungstenite::tungstenite::Message;
-
-/// First wait before reconnecting; doubled after each failure.
-pub const RECONNECT_MIN: Duration = Duration::from_millis(100);
-/// Longest wait between two reconnect attempts.
-pub const RECONNECT_MAX: Duration = Duration::from_secs(5);
 
 /// How to connect and what to keep.
 #[derive(Debug, Clone)]
@@ -183,23 +178,22 @@ impl Eater {
     /// A message that is not a valid dumpling is returned as an error once
     /// and skipped; the stream continues.
     pub async fn next(&mut self) -> Option<Result<Dumpling, EaterError>> {
-        let mut backoff = RECONNECT_MIN;
+        let mut backoff = Backoff::default();
         loop {
             let Some(ws) = self.ws.as_mut() else {
                 if !self.config.reconnect || self.refused {
                     return None;
                 }
-                tokio::time::sleep(backoff).await;
+                tokio::time::sleep(backoff.next_wait()).await;
                 match open(&self.endpoint, &self.config.name).await {
                     Ok(ws) => {
                         tracing::info!("reconnected to nd-hub at {}", self.url());
                         self.ws = Some(ws);
                         self.closed = None;
-                        backoff = RECONNECT_MIN;
+                        backoff.reset();
                     }
                     Err(e) => {
                         tracing::debug!("reconnect failed: {e}");
-                        backoff = (backoff * 2).min(RECONNECT_MAX);
                     }
                 }
                 continue;
@@ -261,16 +255,7 @@ impl Eater {
     /// Closes the connection with one of netdumplings' close codes.
     pub async fn close(mut self, code: CloseCode) {
         if let Some(mut ws) = self.ws.take() {
-            let frame = CloseFrame {
-                code: WsCloseCode::from(code.code()),
-                reason: code.reason().into(),
-            };
-            let _ = tokio::time::timeout(Duration::from_secs(2), async {
-                if ws.close(Some(frame)).await.is_ok() {
-                    while let Some(Ok(_)) = ws.next().await {}
-                }
-            })
-            .await;
+            close_gracefully(&mut ws, code.code(), code.reason(), CLOSE_GRACE).await;
         }
     }
 }
@@ -281,7 +266,10 @@ async fn open(endpoint: &HubEndpoint, name: &str) -> Result<Ws, EaterError> {
         source,
     };
     let mut ws = endpoint.connect().await.map_err(err)?;
-    let hello = serde_json::json!({ "eater_name": name }).to_string();
+    let hello = EaterHello {
+        eater_name: name.to_string(),
+    };
+    let hello = serde_json::to_string(&hello).expect("a struct of one string serialises");
     ws.send(Message::Text(hello.into()))
         .await
         .map_err(|e| err(e.into()))?;

@@ -19,7 +19,7 @@
 //! | keys | after a reload |
 //! |---|---|
 //! | `kitchen_tokens*`, `eater_tokens*` | at once, for open connections too: a peer whose token the new list no longer holds (or that has none, if the reload turns tokens on) is closed with 4103 "token revoked"; everyone else stays |
-//! | `eater_queue`, `eater_queue_bytes`, `kitchen_rate`, `kitchen_burst`, `status_freq` | at once, for open connections too (a new status period counts from the last status dumpling) |
+//! | `eater_queue`, `eater_queue_bytes`, `kitchen_rate`, `kitchen_burst`, `status_freq`, `drain_timeout` | at once, for open connections too (a new status period counts from the last status dumpling) |
 //! | `max_connections` | from the next connection accepted; lowering it closes nobody already connected |
 //! | `tls_cert`, `tls_key` (rotation), `max_message_size`, `hello_timeout`, `slow_eater` | for connections accepted from then on: an open connection keeps the TLS session, WebSocket limits and hello deadline it was set up with, and an eater keeps the slow-eater policy it connected under (switching it to `disconnect` under a connected eater would change what it was promised) |
 //! | `address`, `in_port`, `out_port`, `web`, `metrics`, TLS on/off, `log_format` | need a restart: a reload that changes one is refused as a whole ([`Config::restart_needed`]; `log_format` by `nd-hub` itself), so the hub never runs half of a new configuration |
@@ -38,6 +38,10 @@ pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 16 << 20;
 /// How long a new connection may take to complete the TLS and WebSocket
 /// handshakes and send its hello before it is closed.
 pub const DEFAULT_HELLO_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a shutdown (SIGTERM) spends writing out what eaters still have
+/// queued before it closes them. Well inside systemd's `TimeoutStopSec=15`
+/// of the shipped unit, with room for the close handshakes.
+pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 /// Dumplings an eater may have waiting before the slow-eater policy applies.
 pub const DEFAULT_EATER_QUEUE: usize = 10_000;
 /// Bytes an eater may have waiting before the slow-eater policy applies.
@@ -86,6 +90,10 @@ pub struct Settings {
     /// hello [default: 10].
     #[arg(long, value_name = "SECONDS")]
     pub hello_timeout: Option<f64>,
+    /// Seconds a shutdown spends writing out the eaters' queues before it
+    /// closes them [default: 5].
+    #[arg(long, value_name = "SECONDS")]
+    pub drain_timeout: Option<f64>,
     /// Dumplings an eater may have waiting before --slow-eater applies
     /// [default: 10000].
     #[arg(long, value_name = "COUNT")]
@@ -231,6 +239,8 @@ pub struct Config {
     pub max_message_size: usize,
     /// Deadline for the handshakes plus the hello message.
     pub hello_timeout: Duration,
+    /// How long a shutdown writes out the eaters' queues.
+    pub drain_timeout: Duration,
     /// Per-eater queue limit, in dumplings.
     pub eater_queue: usize,
     /// Per-eater queue limit, in bytes.
@@ -342,6 +352,7 @@ impl Settings {
             log_format,
             max_message_size,
             hello_timeout,
+            drain_timeout,
             eater_queue,
             eater_queue_bytes,
             slow_eater,
@@ -445,6 +456,7 @@ impl Settings {
                 "max_message_size",
             )?,
             hello_timeout: secs(self.hello_timeout, DEFAULT_HELLO_TIMEOUT, "hello_timeout")?,
+            drain_timeout: secs(self.drain_timeout, DEFAULT_DRAIN_TIMEOUT, "drain_timeout")?,
             eater_queue: positive(self.eater_queue, DEFAULT_EATER_QUEUE, "eater_queue")?,
             eater_queue_bytes: positive(
                 self.eater_queue_bytes,

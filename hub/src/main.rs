@@ -21,6 +21,8 @@
 //! READY=1 once its ports are bound, RELOADING=1/READY=1 around a reload and
 //! STOPPING=1 at shutdown.
 
+#![forbid(unsafe_code)]
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 

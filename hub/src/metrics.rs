@@ -25,6 +25,7 @@
 //! left is the text format, a few lines of escaping and formatting,
 //! checked in the tests by the Python `prometheus_client` parser.
 
+use nd_http::prometheus::{escape as esc, family};
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -197,26 +198,6 @@ pub(crate) struct Gauges {
     pub(crate) tokens_kitchen: bool,
     pub(crate) tokens_eater: bool,
     pub(crate) tls: bool,
-}
-
-/// Escapes a label value: backslash, double quote and newline.
-fn esc(v: &str) -> String {
-    let mut out = String::with_capacity(v.len());
-    for c in v.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '"' => out.push_str("\\\""),
-            '\n' => out.push_str("\\n"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// Writes `# HELP` and `# TYPE` lines.
-fn family(out: &mut String, name: &str, kind: &str, help: &str) {
-    let _ = writeln!(out, "# HELP {name} {help}");
-    let _ = writeln!(out, "# TYPE {name} {kind}");
 }
 
 /// The `/metrics` page.
@@ -410,11 +391,6 @@ pub(crate) fn render(registry: &Registry, counters: &Counters, g: &Gauges) -> St
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn escapes_label_values() {
-        assert_eq!(esc("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
-    }
 
     #[test]
     fn series_are_reused_and_bounded() {

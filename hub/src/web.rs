@@ -9,27 +9,15 @@
 //! Both may share one port. Neither is authenticated: bind `--metrics` to
 //! an internal address (`--metrics 127.0.0.1:9101`) where that matters.
 //!
-//! Why not hyper/axum: a few fixed routes, GET only, one response per
-//! connection. `httparse` (already a dependency, through tungstenite) parses
-//! the request; the rest is a bounded read and a write. Hostile clients are
-//! bounded: [`MAX_REQUEST_HEAD`] bytes within [`REQUEST_TIMEOUT`], then the
-//! connection is closed.
+//! The server itself is `nd-http` (shared with `nd-sniff --metrics`);
+//! this module is the hub's routes.
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use nd_http::Response;
+use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tokio::task::JoinSet;
-use tracing::{debug, info, warn};
-
-/// Largest request head (request line and headers) read.
-pub const MAX_REQUEST_HEAD: usize = 8 * 1024;
-/// Time a client has to send its request head.
-pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
-/// Most headers parsed in a request.
-const MAX_HEADERS: usize = 32;
+use tracing::info;
 
 /// The page's files: (path, content type, body).
 const ASSETS: &[(&str, &str, &str)] = &[
@@ -66,7 +54,7 @@ pub(crate) struct Site {
     /// The dashboard, if served here.
     pub(crate) dashboard: Option<Dashboard>,
     /// The hub whose `/metrics` and `/healthz` are served here, if any.
-    pub(crate) metrics: Option<Arc<crate::State>>,
+    pub(crate) metrics: Option<Arc<crate::state::State>>,
 }
 
 /// What the dashboard page needs to find the out port.
@@ -78,46 +66,31 @@ pub(crate) struct Dashboard {
     pub(crate) tls: bool,
 }
 
-/// A response: status line, content type, body.
-struct Response {
-    status: &'static str,
-    content_type: &'static str,
-    body: String,
-}
-
-impl Response {
-    fn text(status: &'static str, body: &str) -> Response {
-        Response {
-            status,
-            content_type: "text/plain; charset=utf-8",
-            body: format!("{body}\n"),
-        }
-    }
-}
-
-/// The response to a request for `path` (query string included) with `method`.
-fn route(method: &str, path: &str, site: &Site) -> Response {
-    if method != "GET" && method != "HEAD" {
-        return Response::text("405 Method Not Allowed", "only GET");
-    }
-    let path = path.split(['?', '#']).next().unwrap_or("/");
+/// The response to a GET of `path` (query string stripped).
+fn route(path: &str, site: &Site) -> Response {
     if let Some(state) = &site.metrics {
         match path {
             "/metrics" => {
                 return Response {
                     status: "200 OK",
-                    content_type: "text/plain; version=0.0.4; charset=utf-8",
+                    content_type: nd_http::PROMETHEUS_TEXT,
                     body: state.metrics(),
                 }
             }
-            // Serving at all means the hub is up: the accept loops and
-            // this server stop together at shutdown.
-            "/healthz" => return Response::text("200 OK", "ok"),
+            "/healthz" => {
+                let (ready, text) = state.health();
+                let status = if ready {
+                    "200 OK"
+                } else {
+                    "503 Service Unavailable"
+                };
+                return Response::text(status, &text);
+            }
             _ => {}
         }
     }
     let Some(dashboard) = site.dashboard else {
-        return Response::text("404 Not Found", "not found");
+        return Response::not_found();
     };
     if path == "/config.json" {
         // Where the page's WebSocket goes: the hub's out port on the host
@@ -137,12 +110,12 @@ fn route(method: &str, path: &str, site: &Site) -> Response {
             content_type,
             body: body.to_string(),
         },
-        None => Response::text("404 Not Found", "not found"),
+        None => Response::not_found(),
     }
 }
 
 /// Serves `site` on `listener` until `stop` turns true.
-pub(crate) async fn serve(listener: TcpListener, site: Site, mut stop: watch::Receiver<bool>) {
+pub(crate) async fn serve(listener: TcpListener, site: Site, stop: watch::Receiver<bool>) {
     if let Ok(addr) = listener.local_addr() {
         if site.dashboard.is_some() {
             info!("dashboard: http://{addr}/");
@@ -151,89 +124,8 @@ pub(crate) async fn serve(listener: TcpListener, site: Site, mut stop: watch::Re
             info!("metrics: http://{addr}/metrics, health: http://{addr}/healthz");
         }
     }
-    let mut conns = JoinSet::new();
-    loop {
-        tokio::select! {
-            _ = crate::stopped(&mut stop) => break,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) => {
-                    let site = site.clone();
-                    conns.spawn(async move {
-                        if let Err(e) = serve_one(stream, &site).await {
-                            debug!("dashboard client {peer}: {e}");
-                        }
-                    });
-                }
-                Err(e) => {
-                    warn!("dashboard accept failed: {e}");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-            },
-            // Reap finished connections so the set stays small.
-            Some(_) = conns.join_next(), if !conns.is_empty() => {}
-        }
-    }
-    conns.abort_all();
-}
-
-async fn serve_one(mut stream: TcpStream, site: &Site) -> std::io::Result<()> {
-    let mut head = Vec::with_capacity(1024);
-    let mut buf = [0u8; 1024];
-    let read = tokio::time::timeout(REQUEST_TIMEOUT, async {
-        loop {
-            let n = stream.read(&mut buf).await?;
-            if n == 0 {
-                return Ok::<bool, std::io::Error>(false);
-            }
-            head.extend_from_slice(&buf[..n]);
-            if head.windows(4).any(|w| w == b"\r\n\r\n") {
-                return Ok(true);
-            }
-            if head.len() > MAX_REQUEST_HEAD {
-                return Ok(true); // httparse says Partial: answered with 431
-            }
-        }
-    })
-    .await;
-    let complete: bool = match read {
-        Ok(r) => r?,
-        Err(_) => return Ok(()), // too slow: just close
-    };
-    if !complete {
-        return Ok(());
-    }
-    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut req = httparse::Request::new(&mut headers);
-    let (response, head_only) = match req.parse(&head) {
-        Ok(httparse::Status::Complete(_)) => {
-            let method = req.method.unwrap_or("");
-            (
-                route(method, req.path.unwrap_or("/"), site),
-                method == "HEAD",
-            )
-        }
-        Ok(httparse::Status::Partial) => (
-            Response::text(
-                "431 Request Header Fields Too Large",
-                "request head too large",
-            ),
-            false,
-        ),
-        Err(e) => (Response::text("400 Bad Request", &e.to_string()), false),
-    };
-    let mut out = format!(
-        "HTTP/1.1 {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nCache-Control: no-cache\r\n\
-         X-Content-Type-Options: nosniff\r\nContent-Security-Policy: {CSP}\r\nConnection: close\r\n\r\n",
-        response.status,
-        response.content_type,
-        response.body.len()
-    )
-    .into_bytes();
-    if !head_only {
-        out.extend_from_slice(response.body.as_bytes());
-    }
-    stream.write_all(&out).await?;
-    stream.shutdown().await
+    let routes: nd_http::Routes = Arc::new(move |path: &str| route(path, &site));
+    nd_http::serve(listener, routes, nd_http::Headers { csp: CSP }, stop).await;
 }
 
 #[cfg(test)]
@@ -253,23 +145,19 @@ mod tests {
     #[test]
     fn routes() {
         let site = dashboard(11348);
-        assert_eq!(route("GET", "/", &site).status, "200 OK");
-        assert!(route("GET", "/?hub=x", &site).body.contains("<html"));
+        assert_eq!(route("/", &site).status, "200 OK");
+        assert!(route("/index.html", &site).body.contains("<html"));
         assert_eq!(
-            route("GET", "/config.json", &site).body,
+            route("/config.json", &site).body,
             "{\"out_port\":11348,\"tls\":false}"
         );
         assert_eq!(
-            route("GET", "/app.js", &site).content_type,
+            route("/app.js", &site).content_type,
             "text/javascript; charset=utf-8"
         );
+        assert_eq!(route("/../etc/passwd", &site).status, "404 Not Found");
         assert_eq!(
-            route("GET", "/../etc/passwd", &site).status,
-            "404 Not Found"
-        );
-        assert_eq!(route("POST", "/", &site).status, "405 Method Not Allowed");
-        assert_eq!(
-            route("GET", "/metrics", &site).status,
+            route("/metrics", &site).status,
             "404 Not Found",
             "no metrics unless asked"
         );

@@ -411,10 +411,9 @@ async fn wss_kitchen_and_eater_with_a_test_ca_and_a_certificate_rotated_on_sighu
 async fn metrics_parse_as_prometheus_text_and_count_what_was_sent() {
     let hub = Hub::start("");
     let (status, body) = hub.http_get("/healthz");
-    assert_eq!(
-        (status.as_str(), body.as_str()),
-        ("HTTP/1.1 200 OK", "ok\n")
-    );
+    assert_eq!(status, "HTTP/1.1 200 OK", "{body}");
+    assert!(body.starts_with("ok\nlisteners: serving\n"), "{body}");
+    assert!(body.contains("\nlast reload: ok\n"), "{body}");
 
     let mut e1 = eater(&hub, &hub.eater_url(), "first", None, None).await;
     let mut e2 = eater(&hub, &hub.eater_url(), "second \"quoted\"", None, None).await;
@@ -712,4 +711,167 @@ fn install_sh_gives_the_service_user_its_configuration_and_nobody_else() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(78), "{stderr}");
     assert!(stderr.contains("ermission denied"), "{stderr}");
+}
+
+/// Sends `n` dumplings of about 1 KB each, then a ping, and waits for its
+/// pong: the hub answers only after handing everything before it to the
+/// eaters' queues (what a kitchen counts as acknowledged).
+async fn send_and_acknowledge(k: &mut nd_client::HubStream, n: u64) {
+    use futures_util::StreamExt;
+    let pad = "x".repeat(1000);
+    for i in 1..=n {
+        let text = nd_protocol::encode_dumpling(
+            "TestChef",
+            Some("k"),
+            1.5,
+            nd_protocol::Driver::Packet,
+            &format!("{{\"n\":{i},\"pad\":\"{pad}\"}}"),
+        );
+        k.feed(Message::Text(text.into())).await.unwrap();
+    }
+    k.send(Message::Ping(b"all".to_vec().into())).await.unwrap();
+    let pong = tokio::time::timeout(WAIT, async {
+        while let Some(m) = k.next().await {
+            if let Ok(Message::Pong(p)) = m {
+                return p.to_vec();
+            }
+        }
+        panic!("kitchen connection ended before the pong");
+    })
+    .await
+    .expect("a pong in time");
+    assert_eq!(pong, b"all");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_writes_out_what_eaters_have_queued_before_closing() {
+    use futures_util::StreamExt;
+    const N: u64 = 5_000;
+    let mut hub = Hub::start("");
+    // Says hello, then reads nothing until the hub has been told to stop.
+    let mut slow = stalled_eater(&hub).await;
+    wait_for_eaters(&hub, 1.0);
+    let mut k = kitchen(&endpoint(&hub.kitchen_url(), None, None), "k").await;
+    send_and_acknowledge(&mut k, N).await;
+    // 5 MB do not fit in the socket buffers: most of it is in the queue.
+    let queued = value(
+        &hub.metrics(),
+        "nd_hub_eater_queue_depth",
+        &[("eater", "stalled")],
+    )
+    .expect("the stalled eater's queue depth");
+    assert!(queued > 1000.0, "only {queued} dumplings queued");
+
+    hub.child.signal("TERM");
+    assert_eq!(close_of(&mut k).await, (1001, "hub shutting down".into()));
+    // Now read, slowly: every dumpling arrives, in order, before the close.
+    let mut next = 1;
+    let close = tokio::time::timeout(WAIT * 2, async {
+        while let Some(msg) = slow.next().await {
+            match msg.expect("a clean stream") {
+                Message::Text(t) => {
+                    let d: serde_json::Value = serde_json::from_str(t.as_str()).unwrap();
+                    if d["metadata"]["chef"] == nd_protocol::SYSTEM_STATUS_CHEF {
+                        continue;
+                    }
+                    assert_eq!(d["payload"]["n"], next, "in order, none missing");
+                    next += 1;
+                    if next % 500 == 0 {
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                    }
+                }
+                Message::Close(f) => return f.map(|f| (u16::from(f.code), f.reason.to_string())),
+                _ => {}
+            }
+        }
+        None
+    })
+    .await
+    .expect("the drain ends in time");
+    assert_eq!(next - 1, N, "every acknowledged dumpling was delivered");
+    assert_eq!(close, Some((1001, "hub shutting down".into())));
+    assert_eq!(hub.child.wait_exit(WAIT).code(), Some(0));
+    let log = hub.child.stderr().join("\n");
+    assert!(!log.contains("not written within drain_timeout"), "{log}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drain_that_runs_out_of_time_counts_and_logs_what_it_left() {
+    // Far more than the socket buffers hold, within the eater's queue.
+    const N: u64 = 20_000;
+    let mut hub = Hub::start("drain_timeout = 1\neater_queue = 50000\n");
+    let _stalled = stalled_eater(&hub).await;
+    wait_for_eaters(&hub, 1.0);
+    let mut k = kitchen(&endpoint(&hub.kitchen_url(), None, None), "k").await;
+    send_and_acknowledge(&mut k, N).await;
+    let queued = value(
+        &hub.metrics(),
+        "nd_hub_eater_queue_depth",
+        &[("eater", "stalled")],
+    )
+    .expect("queue depth");
+    assert!(queued > 5000.0, "only {queued} queued");
+    // The kitchen leaves first, so only the eater's part of the shutdown is timed.
+    k.close(None).await.unwrap();
+    let started = Instant::now();
+    hub.child.signal("TERM");
+    assert_eq!(hub.child.wait_exit(WAIT).code(), Some(0));
+    // drain_timeout (1 s), then at most the grace for the eater's close
+    // answer (it never reads, so it never answers), and a second of slack.
+    let took = started.elapsed();
+    let most = Duration::from_secs(2) + nd_hub::SHUTDOWN_GRACE;
+    assert!(took < most, "{took:?}");
+    assert!(
+        took >= Duration::from_secs(1),
+        "gave up before drain_timeout: {took:?}"
+    );
+    let lines = hub.child.stderr();
+    let line = lines
+        .iter()
+        .find(|l| l.contains("not written within drain_timeout"))
+        .unwrap_or_else(|| panic!("no undelivered count in {lines:?}"));
+    assert!(line.contains("eater=stalled"), "{line}");
+    let undelivered: u64 = line
+        .split("undelivered=")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("{line}"));
+    // What the socket buffers took was written; the rest is counted.
+    assert!(undelivered > 0 && undelivered <= N, "{line}");
+    assert!(
+        undelivered as f64 >= queued - 300.0,
+        "{undelivered} of {queued} queued: {line}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn healthz_reports_a_failed_reload_and_503_while_draining() {
+    let mut hub = Hub::start("");
+    // A reload that adds the dashboard port is refused whole; the hub keeps serving.
+    let verdict = hub.reload(&format!("web = {}\n", nd_testkit::free_port()));
+    assert!(verdict.contains("reload failed"), "{verdict}");
+    let (status, body) = hub.http_get("/healthz");
+    assert_eq!(status, "HTTP/1.1 200 OK", "{body}");
+    assert!(
+        body.contains("last reload: failed, running the previous configuration"),
+        "{body}"
+    );
+    // While a stalled eater holds the drain open, /healthz says 503.
+    let _stalled = stalled_eater(&hub).await;
+    wait_for_eaters(&hub, 1.0);
+    let mut k = kitchen(&endpoint(&hub.kitchen_url(), None, None), "k").await;
+    send_and_acknowledge(&mut k, 20_000).await;
+    hub.child.signal("TERM");
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let (status, body) = hub.http_get("/healthz");
+        if status == "HTTP/1.1 503 Service Unavailable" {
+            assert!(body.starts_with("shutting down\n"), "{body}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "never 503: {status} {body}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(hub.child.wait_exit(WAIT).code(), Some(0));
 }

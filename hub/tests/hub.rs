@@ -11,6 +11,7 @@ use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::Message;
 
 struct TestHub {
+    handle: nd_hub::HubHandle,
     in_addr: SocketAddr,
     out_addr: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
@@ -30,11 +31,13 @@ impl TestHub {
         let hub = nd_hub::bind(config).await.expect("bind");
         let in_addr = hub.in_addrs()[0];
         let out_addr = hub.out_addrs()[0];
+        let handle = hub.handle();
         let (tx, rx) = oneshot::channel();
         let task = tokio::spawn(hub.run(async move {
             let _ = rx.await;
         }));
         TestHub {
+            handle,
             in_addr,
             out_addr,
             stop: Some(tx),
@@ -487,4 +490,62 @@ async fn an_oversized_message_closes_only_that_kitchen() {
     let d = recv(&mut e).await;
     assert_eq!(d.metadata.kitchen.as_deref(), Some("ok"));
     hub.stop().await;
+}
+
+/// Waits until `hub` counts `n` connected eaters (its /metrics gauge).
+async fn wait_for_eaters(hub: &TestHub, n: usize) {
+    let line = format!("nd_hub_eaters_connected {n}\n");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !hub.handle.metrics().contains(&line) {
+        assert!(std::time::Instant::now() < deadline, "never {n} eaters");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// The `nd-eater` library's reconnect: an eater whose hub is restarted (a
+/// new hub on the same port, as systemd would start) carries on, and gets
+/// what the new hub's kitchens send.
+#[tokio::test]
+async fn an_eater_reconnects_to_a_restarted_hub_and_carries_on() {
+    let port = nd_testkit::free_port();
+    let first = TestHub::start(|c| c.out_port = port).await;
+    let mut eater = Eater::connect(first.eater_config("e").chef("C").reconnect(true))
+        .await
+        .unwrap();
+    // Driven on its own task: `next` is where the eater reconnects.
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Some(d) = eater.next().await {
+            let n = d.ok().and_then(|d| d.payload_value()["n"].as_u64());
+            if tx.send(n).is_err() {
+                break;
+            }
+        }
+    });
+    wait_for_eaters(&first, 1).await;
+    let mut k = kitchen(first.in_addr, "k").await;
+    k.send(Message::Text(
+        dumpling("k", "C", &serde_json::json!({"n": 1})).into(),
+    ))
+    .await
+    .unwrap();
+    let got = tokio::time::timeout(Duration::from_secs(20), rx.recv()).await;
+    assert_eq!(got.expect("dumpling 1 in time"), Some(Some(1)));
+
+    first.stop().await;
+    let second = TestHub::start(|c| c.out_port = port).await;
+    wait_for_eaters(&second, 1).await;
+    let mut k = kitchen(second.in_addr, "k").await;
+    k.send(Message::Text(
+        dumpling("k", "C", &serde_json::json!({"n": 2})).into(),
+    ))
+    .await
+    .unwrap();
+    let got = tokio::time::timeout(Duration::from_secs(20), rx.recv()).await;
+    assert_eq!(
+        got.expect("dumpling 2 in time"),
+        Some(Some(2)),
+        "the same eater, on the new hub"
+    );
+    second.stop().await;
 }

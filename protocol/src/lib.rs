@@ -26,6 +26,8 @@
 //! dumpling: {"metadata": {"chef", "kitchen", "creation_time", "driver"}, "payload": <any JSON>}
 //! ```
 
+#![forbid(unsafe_code)]
+
 use std::borrow::Cow;
 use std::fmt;
 

@@ -17,8 +17,8 @@
 //!   waits on a chef or the hub (full queues skip and count).
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -26,13 +26,11 @@ use anyhow::Context as _;
 use nd_protocol::KitchenHello;
 
 use crate::capture::{Capture, CaptureStats, Source};
+use crate::chefs::{file_label, start_worker, wasm_files, Workers};
 use crate::host::{ChefHost, Limits};
-use crate::relay::{self, DumplingTx, RelayConfig, RelayStats};
-use crate::supervisor::{ChefStatus, ChefWorker, Command};
-
-/// After a failed load, how long a file must stay unchanged before the
-/// failure is reported (a copy in progress fails to load, then succeeds).
-pub const QUIET_BEFORE_REJECT: Duration = Duration::from_millis(300);
+use crate::metrics::{RelaySnapshot, Snapshot};
+use crate::relay::{self, RelayConfig, RelayCounters, RelayStats};
+use crate::supervisor::{ChefStatus, ChefWorker};
 
 /// Where dumplings go.
 #[derive(Debug, Clone)]
@@ -71,6 +69,8 @@ pub struct KitchenConfig {
     pub watch: bool,
     /// How replay progress is shown (a bar on a terminal, lines for scripts).
     pub progress: crate::progress::ProgressMode,
+    /// Where to serve `/metrics` and `/healthz` (`--metrics ADDR`), if anywhere.
+    pub metrics: Option<String>,
 }
 
 /// What a kitchen run did.
@@ -93,57 +93,6 @@ pub struct KitchenReport {
     /// The kitchen process's peak resident memory (getrusage `ru_maxrss`),
     /// in bytes: what the reliability tests bound under hostile chefs.
     pub peak_rss_bytes: u64,
-}
-
-/// Chef workers by file.
-type Workers = Arc<Mutex<BTreeMap<PathBuf, ChefWorker>>>;
-
-/// A chef found in the chef directory.
-pub struct FoundChef {
-    /// The file.
-    pub path: PathBuf,
-    /// Its name, or why it could not be loaded.
-    pub name: Result<String, String>,
-}
-
-/// Lists the chefs in `dir` (`--chef-list`).
-pub fn list_chefs(
-    dir: &Path,
-    limits: Limits,
-    cache_dir: Option<PathBuf>,
-) -> anyhow::Result<Vec<FoundChef>> {
-    let host = ChefHost::new(limits, cache_dir)?;
-    Ok(wasm_files(dir)?
-        .into_iter()
-        .map(|path| {
-            let name = host
-                .load(&path)
-                .and_then(|c| host.instantiate(&c, &file_label(&path)))
-                .map(|i| i.name)
-                .map_err(|e| format!("{e:#}"));
-            FoundChef { path, name }
-        })
-        .collect())
-}
-
-fn wasm_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .with_context(|| format!("cannot read the chef directory {}", dir.display()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| is_wasm(p))
-        .collect();
-    files.sort();
-    Ok(files)
-}
-
-fn is_wasm(p: &Path) -> bool {
-    p.extension().is_some_and(|e| e == "wasm")
-}
-
-fn file_label(p: &Path) -> String {
-    p.file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default()
 }
 
 /// Runs a kitchen until the capture ends (replay) or `stop` is set.
@@ -206,6 +155,10 @@ pub fn run(mut config: KitchenConfig, stop: Arc<AtomicBool>) -> anyhow::Result<K
 
     // Output.
     let (cancel_tx, cancel_rx) = tokio::sync::watch::channel(false);
+    let relay_counters = match config.output {
+        Output::Hub { .. } => Some(Arc::new(RelayCounters::default())),
+        Output::Print => None,
+    };
     let output = match &config.output {
         Output::Print => {
             let kitchen = config.name.clone();
@@ -227,6 +180,7 @@ pub fn run(mut config: KitchenConfig, stop: Arc<AtomicBool>) -> anyhow::Result<K
                 buffer: *buffer,
                 wait: replay,
             };
+            let relay_counters = relay_counters.clone().unwrap_or_default();
             std::thread::Builder::new()
                 .name("relay".into())
                 .spawn(move || {
@@ -238,6 +192,7 @@ pub fn run(mut config: KitchenConfig, stop: Arc<AtomicBool>) -> anyhow::Result<K
                             relay_config,
                             rx,
                             cancel_rx,
+                            relay_counters,
                         ))),
                         Err(e) => {
                             tracing::error!("cannot start the relay runtime: {e}");
@@ -264,7 +219,7 @@ pub fn run(mut config: KitchenConfig, stop: Arc<AtomicBool>) -> anyhow::Result<K
                         next += period;
                         for w in workers.lock().unwrap_or_else(|p| p.into_inner()).values() {
                             // A missed poke is harmless; never block here.
-                            let _ = w.tx.try_send(Command::Interval);
+                            w.poke();
                         }
                     }
                 }
@@ -283,9 +238,43 @@ pub fn run(mut config: KitchenConfig, stop: Arc<AtomicBool>) -> anyhow::Result<K
         None
     };
 
+    // Metrics: snapshots of the counters above, taken per request.
+    let packets_read = Arc::new(AtomicU64::new(0));
+    let metrics = match &config.metrics {
+        Some(addr) => {
+            let (workers, packets, relay, tx) = (
+                workers.clone(),
+                packets_read.clone(),
+                relay_counters.clone(),
+                tx.clone(),
+            );
+            let (name, started) = (config.name.clone(), Instant::now());
+            let snapshot = move || Snapshot {
+                kitchen: name.clone(),
+                uptime_secs: started.elapsed().as_secs_f64(),
+                packets: packets.load(Ordering::Relaxed),
+                chefs: workers
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .values()
+                    .map(ChefWorker::status)
+                    .collect(),
+                relay: relay.as_ref().map(|r| RelaySnapshot {
+                    stats: r.snapshot(),
+                    connected: r.connected.load(Ordering::Relaxed),
+                    held: r.held.load(Ordering::Relaxed),
+                }),
+                dropped_before_relay: tx.dropped(),
+            };
+            Some(crate::metrics::serve(addr, snapshot)?)
+        }
+        None => None,
+    };
+
     // Capture on this thread.
     let progress = config.progress;
     let result = capture.run(&stop, progress, |batch| {
+        packets_read.fetch_add(crate::batch::batch_len(&batch) as u64, Ordering::Relaxed);
         let batch = Arc::new(batch);
         for w in workers.lock().unwrap_or_else(|p| p.into_inner()).values() {
             w.send_batch(&batch, replay);
@@ -329,6 +318,9 @@ pub fn run(mut config: KitchenConfig, stop: Arc<AtomicBool>) -> anyhow::Result<K
     report.kernel_dropped = stats.kernel_dropped;
     report.interface_dropped = stats.interface_dropped;
     report.peak_rss_bytes = peak_rss_bytes();
+    if let Some(m) = metrics {
+        m.stop();
+    }
     Ok(report)
 }
 
@@ -336,6 +328,7 @@ pub fn run(mut config: KitchenConfig, stop: Arc<AtomicBool>) -> anyhow::Result<K
 fn peak_rss_bytes() -> u64 {
     // SAFETY: getrusage only writes the struct it is given.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `usage` is a valid, writable rusage for the call's duration.
     if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) } != 0 {
         return 0;
     }
@@ -346,35 +339,4 @@ fn peak_rss_bytes() -> u64 {
 enum OutputResult {
     Printed(u64),
     Relayed(RelayStats),
-}
-
-/// Loads, instantiates and starts a worker for one chef file; `None` if the
-/// chef filter excludes it.
-pub(crate) fn start_worker(
-    host: &Arc<ChefHost>,
-    path: &Path,
-    only: &[String],
-    tx: &DumplingTx,
-) -> anyhow::Result<Option<ChefWorker>> {
-    let component = host.load(path)?;
-    let instance = host.instantiate(&component, &file_label(path))?;
-    if !only.is_empty() && !only.contains(&instance.name) {
-        return Ok(None);
-    }
-    tracing::info!(
-        "loaded chef {} from {}{}",
-        instance.name,
-        path.display(),
-        if component.from_cache {
-            " (cached)"
-        } else {
-            ""
-        }
-    );
-    Ok(Some(ChefWorker::spawn(
-        host.clone(),
-        component,
-        instance,
-        tx.clone(),
-    )))
 }

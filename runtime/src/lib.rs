@@ -9,18 +9,35 @@
 //! - [`bindings`]: wasmtime `bindgen!` of `wit/chef.wit`.
 //! - [`host`]: compiling, caching, sandboxing and calling chef components.
 //! - [`supervisor`]: one worker thread per chef: faults, restarts, hot swap.
+//! - [`chefs`]: the chef directory and the set of running chef workers.
 //! - [`watch`]: the chef directory watcher.
+//! - [`outbox`]: the relay's unacknowledged dumplings, one drop policy.
 //! - [`relay`]: dumplings to the hub (reconnect, buffer, acknowledgements) or stdout.
 //! - [`standard_chefs`]: the standard chefs built into `nd-sniff` (`build.rs`).
 //! - [`kitchen`]: wires it all together.
+//! - [`latency`]: the call-latency histogram of each chef.
+//! - [`metrics`]: `nd-sniff --metrics`: Prometheus text of the chefs, the
+//!   capture and the relay, and `/healthz`.
+
+// Unsafe code only where it is needed, module by module: `capture`
+// (libpcap's stdio stream, poll), `host` (wasmtime's deserialisation of
+// our own compiled cache), `kitchen` (getrusage).
+#![deny(unsafe_code)]
 
 pub mod batch;
 pub mod bindings;
+#[allow(unsafe_code)]
 pub mod capture;
+pub mod chefs;
 /// The native decoder (its own crate, `nd-decode`, so it can be fuzzed without wasmtime).
 pub use nd_decode as decode;
+#[allow(unsafe_code)]
 pub mod host;
+#[allow(unsafe_code)]
 pub mod kitchen;
+pub mod latency;
+pub mod metrics;
+pub mod outbox;
 pub mod progress;
 pub mod relay;
 pub mod standard_chefs;

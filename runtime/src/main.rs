@@ -1,6 +1,8 @@
 //! `nd-sniff`: the kitchen. Captures packets (or replays a file), runs them
 //! through sandboxed wasm chefs, and sends the dumplings to nd-hub.
 
+#![deny(unsafe_code)]
+
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -107,6 +109,11 @@ struct Args {
     /// Write a JSON report of the run (packets, drops, every chef's counters) to FILE at exit.
     #[arg(long, value_name = "FILE")]
     report: Option<PathBuf>,
+    /// Serve Prometheus metrics (/metrics) and readiness (/healthz) on
+    /// ADDR (HOST:PORT, or PORT for 127.0.0.1). Not authenticated: keep it
+    /// on an internal address.
+    #[arg(long, value_name = "ADDR")]
+    metrics: Option<String>,
     /// Replay progress on stderr: a bar when stderr is a terminal (auto),
     /// plain lines for scripts and logs (lines), or nothing (off).
     #[arg(long, value_name = "WHEN", default_value = "auto", value_parser = ["auto", "bar", "lines", "off"])]
@@ -151,6 +158,7 @@ const TOP_PAD: i32 = 8 << 20;
 /// with these settings, and ran 2-4% faster pinned to one core (two sets
 /// of alternating runs). The cost: up to [`TRIM_THRESHOLD`] +
 /// [`TOP_PAD`] of freed memory stays in the process.
+#[allow(unsafe_code)]
 fn tune_malloc() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only sets allocator parameters; it runs before any
@@ -167,6 +175,7 @@ fn tune_malloc() {
 /// as `just rust-chefs` stages them), `share/netdumplings/chefs` for an
 /// installed layout (`/usr/bin` -> `/usr/share`, the .deb), or else the
 /// copies built into this binary, written out under the cache directory.
+#[allow(unsafe_code)] // getuid
 fn default_chef_dir(cache_dir: Option<&std::path::Path>) -> anyhow::Result<PathBuf> {
     let exe = std::env::current_exe().ok();
     let root = exe.as_deref().and_then(|e| e.parent()?.parent());
@@ -204,7 +213,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
     if args.chef_list {
         println!();
         println!("{}", chef_dir.display());
-        for c in kitchen::list_chefs(&chef_dir, limits, cache_dir)? {
+        for c in nd_runtime::chefs::list_chefs(&chef_dir, limits, cache_dir)? {
             match c.name {
                 Ok(name) => println!(
                     "  {name}  ({})",
@@ -263,6 +272,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
         limits,
         cache_dir,
         watch: !args.no_watch,
+        metrics: args.metrics.clone(),
     };
     let stop = Arc::new(AtomicBool::new(false));
     {

@@ -6,9 +6,11 @@
 //! wraps each in netdumplings metadata and sends it. The relay:
 //!
 //! - sends netdumplings' kitchen hello first, on every connection;
-//! - **reconnects** with exponential backoff ([`RECONNECT_MIN`] ..
-//!   [`RECONNECT_MAX`]) when the hub goes away, holding up to
-//!   `buffer` dumplings meanwhile;
+//! - **reconnects** with exponential backoff ([`nd_client::session::Backoff`])
+//!   when the hub goes away, holding up to
+//!   `buffer` dumplings meanwhile in its [`Outbox`] (unacknowledged ones
+//!   included; when it is full the oldest is dropped and counted, connected
+//!   or not);
 //! - **knows what the hub got**: WebSocket has no acknowledgements, so after
 //!   every [`ACK_EVERY`] dumplings (and every [`ACK_PERIOD`]) it sends a ping
 //!   carrying the sequence number of the last dumpling. A hub answers pings
@@ -28,24 +30,20 @@
 //! closes with 1000 (end of replay) or netdumplings' 4101 "connection
 //! cancelled" (interrupted).
 
-use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use nd_protocol::Driver;
+
 use futures_util::{SinkExt, StreamExt};
+use nd_client::session::{close_gracefully, Backoff, CLOSE_GRACE, RECONNECT_MAX};
 use nd_protocol::{CloseCode, KitchenHello};
 use tokio::sync::{mpsc, watch};
-use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode as WsCloseCode;
-use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::supervisor::Outgoing;
+use crate::outbox::Outbox;
 
-/// First wait before reconnecting to the hub.
-pub const RECONNECT_MIN: Duration = Duration::from_millis(100);
-/// Longest wait between reconnect attempts.
-pub const RECONNECT_MAX: Duration = Duration::from_secs(5);
 /// Dumplings between two acknowledgement pings.
 pub const ACK_EVERY: u64 = 64;
 /// Longest time between two acknowledgement pings while dumplings are unacknowledged.
@@ -56,6 +54,19 @@ pub const DEFAULT_BUFFER: usize = 100_000;
 pub const FINAL_ACK_TIMEOUT: Duration = Duration::from_secs(10);
 /// Capacity of the channel between chef workers and the relay.
 const CHANNEL: usize = 4096;
+
+/// A payload a chef made, on its way to the relay.
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    /// The chef's name.
+    pub chef: Arc<str>,
+    /// Packet or interval.
+    pub driver: Driver,
+    /// The payload, validated JSON text.
+    pub payload: String,
+    /// When it was made (seconds since the epoch).
+    pub created: f64,
+}
 
 /// The chefs' side of the relay: a cloneable sender with the loss policy.
 #[derive(Clone)]
@@ -106,10 +117,45 @@ pub struct RelayStats {
     pub acknowledged: u64,
     /// Dumplings sent again after a reconnect.
     pub resent: u64,
-    /// Dumplings dropped because the buffer was full while the hub was away.
+    /// Dumplings dropped because the buffer was full (the hub away or
+    /// slower than the chefs; the oldest goes first).
     pub dropped: u64,
     /// Successful connections after the first.
     pub reconnects: u64,
+}
+
+/// The relay's counters as it runs (atomics: the metrics endpoint reads
+/// them from another thread). [`RelayCounters::snapshot`] is a [`RelayStats`].
+#[derive(Debug, Default)]
+pub struct RelayCounters {
+    /// See [`RelayStats::sent`].
+    pub sent: AtomicU64,
+    /// See [`RelayStats::acknowledged`].
+    pub acknowledged: AtomicU64,
+    /// See [`RelayStats::resent`].
+    pub resent: AtomicU64,
+    /// See [`RelayStats::dropped`].
+    pub dropped: AtomicU64,
+    /// See [`RelayStats::reconnects`].
+    pub reconnects: AtomicU64,
+    /// Whether a hub connection is up now.
+    pub connected: AtomicBool,
+    /// Dumplings in the outbox now (unacknowledged and pending).
+    pub held: AtomicU64,
+}
+
+impl RelayCounters {
+    /// The counters now.
+    pub fn snapshot(&self) -> RelayStats {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        RelayStats {
+            sent: get(&self.sent),
+            acknowledged: get(&self.acknowledged),
+            resent: get(&self.resent),
+            dropped: get(&self.dropped),
+            reconnects: get(&self.reconnects),
+        }
+    }
 }
 
 /// Where and how to relay.
@@ -133,22 +179,21 @@ fn encode(kitchen: &str, o: &Outgoing) -> String {
 
 /// Runs the relay until `rx` is closed and drained (normal end) or `cancel`
 /// becomes true (interrupt: close with 4101).
+///
+/// `counters` is updated as it goes (`nd-sniff --metrics` reads it); the
+/// return value is their final snapshot.
 pub async fn run(
     config: RelayConfig,
     mut rx: mpsc::Receiver<Outgoing>,
     mut cancel: watch::Receiver<bool>,
+    counters: Arc<RelayCounters>,
 ) -> RelayStats {
-    let mut stats = RelayStats::default();
+    let stats = &*counters;
     let hello = serde_json::to_string(&config.hello).unwrap_or_else(|_| "{}".into());
-    // Encoded dumplings not yet written, oldest first.
-    let mut pending: VecDeque<String> = VecDeque::new();
-    // Written but not yet acknowledged: (sequence number, text).
-    let mut unacked: VecDeque<(u64, String)> = VecDeque::new();
-    let mut seq: u64 = 0;
+    let mut outbox = Outbox::new(config.buffer);
     let mut rx_closed = false;
-    let mut backoff = RECONNECT_MIN;
+    let mut backoff = Backoff::default();
     let mut connected_once = false;
-    let buffer = config.buffer.max(1);
     let url = config.endpoint.display_url();
     // Set when the hub refused our token: retry slowly (an operator may add
     // the token to the hub and reload it; the buffer is kept meanwhile).
@@ -158,12 +203,12 @@ pub async fn run(
         // --- connect (keep receiving meanwhile, within the buffer) ---------
         let mut ws = loop {
             if *cancel.borrow() {
-                return stats;
+                return stats.snapshot();
             }
             match config.endpoint.connect().await {
                 Ok(ws) => break ws,
                 Err(e) => {
-                    if !connected_once && backoff == RECONNECT_MIN {
+                    if !connected_once && backoff.is_fresh() {
                         tracing::warn!("cannot reach nd-hub at {url}: {e}; retrying");
                     } else {
                         tracing::debug!("cannot reach nd-hub at {url}: {e}");
@@ -171,49 +216,41 @@ pub async fn run(
                 }
             }
             if std::mem::take(&mut refused) {
-                backoff = RECONNECT_MAX;
+                backoff.slow_down();
             }
-            let sleep = tokio::time::sleep(backoff);
+            let sleep = tokio::time::sleep(backoff.next_wait());
             tokio::pin!(sleep);
-            backoff = (backoff * 2).min(RECONNECT_MAX);
             loop {
-                let room = pending.len() + unacked.len() < buffer;
                 tokio::select! {
                     _ = &mut sleep => break,
-                    _ = cancelled(&mut cancel) => return stats,
-                    item = rx.recv(), if !rx_closed && (room || !config.wait) => match item {
-                        Some(o) => {
-                            if !room {
-                                stats.dropped += 1;
-                                pending.pop_front();
-                            }
-                            pending.push_back(encode(&config.kitchen, &o));
+                    _ = cancelled(&mut cancel) => return stats.snapshot(),
+                    item = rx.recv(), if !rx_closed && (outbox.has_room() || !config.wait) => {
+                        match item {
+                            Some(o) => accept(&mut outbox, stats, &config.kitchen, &o),
+                            None => rx_closed = true,
                         }
-                        None => rx_closed = true,
-                    },
+                    }
                 }
             }
         };
         if connected_once {
-            stats.reconnects += 1;
+            stats.reconnects.fetch_add(1, Ordering::Relaxed);
             tracing::info!("reconnected to nd-hub at {url}");
         } else {
             tracing::info!("connected to nd-hub at {url}");
         }
         connected_once = true;
-        backoff = RECONNECT_MIN;
+        backoff.reset();
+        stats.connected.store(true, Ordering::Relaxed);
         if ws.send(Message::Text(hello.clone().into())).await.is_err() {
             continue;
         }
         // Anything the previous hub did not acknowledge goes again, first.
-        stats.resent += unacked.len() as u64;
-        for (_, text) in unacked.drain(..).rev() {
-            pending.push_front(text);
-        }
-        let mut acked_to = seq;
+        stats.resent.fetch_add(outbox.rewind(), Ordering::Relaxed);
         let mut ping_timer = tokio::time::interval(ACK_PERIOD);
         ping_timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut last_ping = seq;
+        // Sequence number of the last ping sent on this connection.
+        let mut last_ping = 0;
         let mut final_ping_sent = false;
         // Far future until the final ping is sent.
         let mut final_deadline = tokio::time::Instant::now() + Duration::from_secs(86400 * 365);
@@ -223,22 +260,22 @@ pub async fn run(
             // Write everything pending, with a ping every ACK_EVERY.
             let mut wrote = false;
             let mut failed = false;
-            while let Some(text) = pending.pop_front() {
-                seq += 1;
-                unacked.push_back((seq, text.clone()));
-                if ws.feed(Message::Text(text.into())).await.is_err() {
+            while let Some((seq, text)) = outbox.next_to_write() {
+                if ws
+                    .feed(Message::Text(text.to_owned().into()))
+                    .await
+                    .is_err()
+                {
                     failed = true;
                     break;
                 }
-                stats.sent += 1;
+                stats.sent.fetch_add(1, Ordering::Relaxed);
                 wrote = true;
-                if seq - last_ping >= ACK_EVERY {
+                // Numbers only grow within a connection (gaps where the
+                // oldest were dropped just bring a ping forward).
+                if seq.saturating_sub(last_ping) >= ACK_EVERY {
                     last_ping = seq;
-                    if ws
-                        .feed(Message::Ping(seq.to_be_bytes().to_vec().into()))
-                        .await
-                        .is_err()
-                    {
+                    if ws.feed(ping(seq)).await.is_err() {
                         failed = true;
                         break;
                     }
@@ -247,43 +284,33 @@ pub async fn run(
             if failed || (wrote && ws.flush().await.is_err()) {
                 break "write failed";
             }
-            if rx_closed && pending.is_empty() {
-                if unacked.is_empty() {
-                    let _ = close(&mut ws, WsCloseCode::Normal, "end of capture").await;
-                    return stats;
-                }
+            if rx_closed && outbox.pending() == 0 {
+                let Some(last) = outbox.last_written() else {
+                    close_gracefully(&mut ws, 1000, "end of capture", CLOSE_GRACE).await;
+                    return stats.snapshot();
+                };
                 if !final_ping_sent {
                     final_ping_sent = true;
                     final_deadline = tokio::time::Instant::now() + FINAL_ACK_TIMEOUT;
-                    last_ping = seq;
-                    if ws
-                        .send(Message::Ping(seq.to_be_bytes().to_vec().into()))
-                        .await
-                        .is_err()
-                    {
+                    last_ping = last;
+                    if ws.send(ping(last)).await.is_err() {
                         break "write failed";
                     }
                 }
             }
-            let room = pending.len() + unacked.len() < buffer;
             tokio::select! {
                 biased;
                 _ = cancelled(&mut cancel) => {
                     let code = CloseCode::ConnectionCancelled;
-                    let _ = close(&mut ws, WsCloseCode::from(code.code()), code.reason()).await;
-                    return stats;
+                    close_gracefully(&mut ws, code.code(), code.reason(), CLOSE_GRACE).await;
+                    return stats.snapshot();
                 }
                 msg = ws.next() => match msg {
                     Some(Ok(Message::Pong(data))) => {
                         if let Ok(bytes) = <[u8; 8]>::try_from(&data[..]) {
-                            let n = u64::from_be_bytes(bytes);
-                            if n > acked_to && n <= seq {
-                                while unacked.front().is_some_and(|(s, _)| *s <= n) {
-                                    unacked.pop_front();
-                                    stats.acknowledged += 1;
-                                }
-                                acked_to = n;
-                            }
+                            let acked = outbox.acknowledge(u64::from_be_bytes(bytes));
+                            stats.acknowledged.fetch_add(acked, Ordering::Relaxed);
+                            stats.held.store(outbox.len() as u64, Ordering::Relaxed);
                         }
                     }
                     Some(Ok(Message::Close(Some(frame))))
@@ -311,39 +338,51 @@ pub async fn run(
                 _ = tokio::time::sleep_until(final_deadline), if final_ping_sent => {
                     tracing::warn!(
                         "nd-hub did not acknowledge the last {} dumplings within {FINAL_ACK_TIMEOUT:?}; closing anyway",
-                        unacked.len()
+                        outbox.unacknowledged()
                     );
-                    let _ = close(&mut ws, WsCloseCode::Normal, "end of capture").await;
-                    return stats;
+                    close_gracefully(&mut ws, 1000, "end of capture", CLOSE_GRACE).await;
+                    return stats.snapshot();
                 }
                 _ = ping_timer.tick() => {
-                    if seq > last_ping || (final_ping_sent && !unacked.is_empty()) {
-                        last_ping = seq;
-                        if ws.send(Message::Ping(seq.to_be_bytes().to_vec().into())).await.is_err() {
-                            break "write failed";
+                    // Everything written is pinged for again until answered
+                    // (a lost pong must not leave dumplings unacknowledged).
+                    if let Some(last) = outbox.last_written() {
+                        if last > last_ping || final_ping_sent {
+                            last_ping = last;
+                            if ws.send(ping(last)).await.is_err() {
+                                break "write failed";
+                            }
                         }
                     }
                 }
-                item = rx.recv(), if !rx_closed && (room || !config.wait) => match item {
-                    Some(o) => {
-                        if !room {
-                            stats.dropped += 1;
-                            if pending.pop_front().is_none() {
-                                unacked.pop_front();
-                            }
-                        }
-                        pending.push_back(encode(&config.kitchen, &o));
-                    }
+                item = rx.recv(), if !rx_closed && (outbox.has_room() || !config.wait) => match item {
+                    Some(o) => accept(&mut outbox, stats, &config.kitchen, &o),
                     None => rx_closed = true,
                 },
             }
         };
+        stats.connected.store(false, Ordering::Relaxed);
         tracing::warn!(
             "lost nd-hub ({lost}); {} dumplings unacknowledged, {} pending; reconnecting",
-            unacked.len(),
-            pending.len()
+            outbox.unacknowledged(),
+            outbox.pending()
         );
     }
+}
+
+/// Puts a chef's payload into the outbox (the oldest dumpling makes room if full).
+fn accept(outbox: &mut Outbox, stats: &RelayCounters, kitchen: &str, o: &Outgoing) {
+    let before = outbox.dropped();
+    outbox.push(encode(kitchen, o));
+    stats
+        .dropped
+        .fetch_add(outbox.dropped() - before, Ordering::Relaxed);
+    stats.held.store(outbox.len() as u64, Ordering::Relaxed);
+}
+
+/// An acknowledgement ping for everything written up to `seq`.
+fn ping(seq: u64) -> Message {
+    Message::Ping(seq.to_be_bytes().to_vec().into())
 }
 
 /// Resolves when `cancel` turns true; never, if its sender is gone.
@@ -351,27 +390,6 @@ async fn cancelled(cancel: &mut watch::Receiver<bool>) {
     if cancel.wait_for(|c| *c).await.is_err() {
         std::future::pending::<()>().await;
     }
-}
-
-async fn close<S>(
-    ws: &mut tokio_tungstenite::WebSocketStream<S>,
-    code: WsCloseCode,
-    reason: &str,
-) -> Result<(), ()>
-where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
-{
-    let frame = CloseFrame {
-        code,
-        reason: reason.to_string().into(),
-    };
-    tokio::time::timeout(Duration::from_secs(2), async {
-        ws.close(Some(frame)).await.map_err(|_| ())?;
-        while let Some(Ok(_)) = ws.next().await {}
-        Ok(())
-    })
-    .await
-    .map_err(|_| ())?
 }
 
 /// `--print`: writes every dumpling as one JSON line on stdout, in order.

@@ -30,6 +30,8 @@ use nd_protocol::Driver;
 
 use crate::bindings::netdumplings::chef::types::PacketBatch;
 use crate::host::{ChefComponent, ChefHost, ChefInstance};
+use crate::latency::Latency;
+use crate::relay::{DumplingTx, Outgoing};
 
 /// First wait before restarting a faulted chef.
 pub const RESTART_BACKOFF_MIN: Duration = Duration::from_millis(100);
@@ -40,19 +42,6 @@ pub const MAX_CONSECUTIVE_FAULTS: u32 = 5;
 /// Batches queued for one chef before the capture side waits (replay) or
 /// skips this chef (live).
 pub const CHEF_QUEUE: usize = 64;
-
-/// A payload a chef made, on its way to the relay.
-#[derive(Debug, Clone)]
-pub struct Outgoing {
-    /// The chef's name.
-    pub chef: Arc<str>,
-    /// Packet or interval.
-    pub driver: Driver,
-    /// The payload, validated JSON text.
-    pub payload: String,
-    /// When it was made (seconds since the epoch).
-    pub created: f64,
-}
 
 /// Something for a chef worker to do.
 pub enum Command {
@@ -110,6 +99,8 @@ pub struct ChefStatus {
     pub last_fault: Option<String>,
     /// Latency of the last swap: file change noticed -> new version running, in ms.
     pub last_swap_ms: Option<f64>,
+    /// How long its calls took (batches and interval pokes, faulted ones too).
+    pub call_latency: Latency,
 }
 
 /// A new version waiting to be swapped in, and when its file change was
@@ -119,13 +110,13 @@ type SwapMailbox = Arc<Mutex<Option<(ChefComponent, Instant)>>>;
 /// The kitchen's handle on one chef worker.
 pub struct ChefWorker {
     /// Commands in, FIFO.
-    pub tx: Sender<Command>,
+    tx: Sender<Command>,
     /// The next version to run, checked by the worker before every command.
     swap: SwapMailbox,
     /// Counters, updated by the worker.
-    pub status: Arc<Mutex<ChefStatus>>,
+    status: Arc<Mutex<ChefStatus>>,
     /// Packets skipped because the queue was full (live capture).
-    pub queue_skipped: Arc<AtomicU64>,
+    queue_skipped: Arc<AtomicU64>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -135,7 +126,7 @@ impl ChefWorker {
         host: Arc<ChefHost>,
         component: ChefComponent,
         instance: ChefInstance,
-        out: crate::relay::DumplingTx,
+        out: DumplingTx,
     ) -> ChefWorker {
         let (tx, rx) = crossbeam_channel::bounded(CHEF_QUEUE);
         let status = Arc::new(Mutex::new(ChefStatus {
@@ -152,6 +143,7 @@ impl ChefWorker {
             swaps: 0,
             last_fault: None,
             last_swap_ms: None,
+            call_latency: Latency::default(),
         }));
         let swap: SwapMailbox = Arc::default();
         let worker = Worker {
@@ -185,6 +177,12 @@ impl ChefWorker {
             .unwrap_or_else(|p| p.into_inner())
             .name
             .clone()
+    }
+
+    /// Asks for an interval payload; a poke the worker has no room for is
+    /// dropped (the next one comes), the poker never blocks.
+    pub fn poke(&self) {
+        let _ = self.tx.try_send(Command::Interval);
     }
 
     /// A copy of its counters.
@@ -240,7 +238,7 @@ struct Worker {
     /// `None` while restarting or parked.
     instance: Option<ChefInstance>,
     status: Arc<Mutex<ChefStatus>>,
-    out: crate::relay::DumplingTx,
+    out: DumplingTx,
     consecutive_faults: u32,
     /// When to try a fresh instance (restarting state).
     restart_at: Option<Instant>,
@@ -326,7 +324,7 @@ impl Worker {
     }
 
     fn emit(&self, driver: Driver, payload: String) {
-        self.out.send(crate::supervisor::Outgoing {
+        self.out.send(Outgoing {
             chef: self.name.clone(),
             driver,
             payload,
@@ -344,7 +342,10 @@ impl Worker {
             return;
         };
         let delivered = instance.delivered();
-        match instance.handle_batch(batch) {
+        let started = Instant::now();
+        let result = instance.handle_batch(batch);
+        let took = started.elapsed();
+        match result {
             Ok(payloads) => {
                 self.consecutive_faults = 0;
                 let made = payloads.len() as u64;
@@ -356,10 +357,14 @@ impl Worker {
                     s.packets += n;
                     s.packets_wanted += wanted;
                     s.payloads += made;
+                    s.call_latency.observe(took);
                 });
             }
             Err(fault) => {
-                self.with_status(|s| s.packets_skipped += n);
+                self.with_status(|s| {
+                    s.packets_skipped += n;
+                    s.call_latency.observe(took);
+                });
                 self.fault(fault.to_string());
             }
         }
@@ -372,7 +377,11 @@ impl Worker {
         let Some(instance) = self.instance.as_mut() else {
             return;
         };
-        match instance.interval() {
+        let started = Instant::now();
+        let result = instance.interval();
+        let took = started.elapsed();
+        self.with_status(|s| s.call_latency.observe(took));
+        match result {
             Ok(Some(json)) => {
                 self.emit(Driver::Interval, json);
                 self.with_status(|s| s.payloads += 1);

@@ -20,12 +20,13 @@ use std::time::{Duration, Instant};
 use notify::{RecursiveMode, Watcher};
 use sha2::{Digest, Sha256};
 
+use crate::chefs::{start_loaded, Workers};
 use crate::host::ChefHost;
-use crate::kitchen::QUIET_BEFORE_REJECT;
 use crate::relay::DumplingTx;
 
-type Workers =
-    Arc<std::sync::Mutex<std::collections::BTreeMap<PathBuf, crate::supervisor::ChefWorker>>>;
+/// After a failed load, how long a file must stay unchanged before the
+/// failure is reported (a copy in progress fails to load, then succeeds).
+pub const QUIET_BEFORE_REJECT: Duration = Duration::from_millis(300);
 
 /// Per-file bookkeeping.
 struct Seen {
@@ -194,25 +195,15 @@ fn attempt(
         return;
     }
     drop(map);
-    match host.instantiate(
-        &component,
-        &path
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_default(),
-    ) {
-        Ok(instance) => {
-            if !only.is_empty() && !only.contains(&instance.name) {
-                return;
-            }
-            tracing::info!("new chef {} from {}", instance.name, path.display());
-            let w =
-                crate::supervisor::ChefWorker::spawn(host.clone(), component, instance, tx.clone());
+    match start_loaded(host, path, component, only, tx) {
+        Ok(Some(w)) => {
+            tracing::info!("new chef {} from {}", w.name(), path.display());
             workers
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .insert(path.clone(), w);
         }
+        Ok(None) => {}
         Err(e) => tracing::error!("rejected {}: {e:#}", path.display()),
     }
 }

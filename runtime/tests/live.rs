@@ -196,3 +196,66 @@ async fn a_hub_restart_mid_stream_loses_nothing_the_kitchen_buffered() {
     kitchen.signal("INT");
     assert!(kitchen.wait_exit(Duration::from_secs(20)).success());
 }
+
+/// What `runtime/dist/nd-sniff.service` grants: a user that is not root,
+/// with CAP_NET_RAW and CAP_NET_ADMIN as its only (ambient) capabilities,
+/// captures live. (`setpriv` does what the unit's `User=` and
+/// `AmbientCapabilities=` do.)
+#[test]
+fn a_kitchen_without_root_but_with_the_units_capabilities_captures_live() {
+    if !is_root() {
+        return;
+    }
+    let cache = tempfile::tempdir().unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(cache.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    }
+    let mut cmd = std::process::Command::new("setpriv");
+    cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .args([
+            "--inh-caps=-all,+net_raw,+net_admin",
+            "--ambient-caps=-all,+net_raw,+net_admin",
+        ])
+        .arg("--bounding-set=-all,+net_raw,+net_admin")
+        .arg(env!("CARGO_BIN_EXE_nd-sniff"))
+        .args([
+            "-n",
+            "unprivileged",
+            "-i",
+            "lo",
+            "-f",
+            FILTER,
+            "-p",
+            "60",
+            "--print",
+        ])
+        .args(["-c", "DNSLookupChef", "--no-watch", "--chef-dir"])
+        .arg(chef_dir())
+        .arg("--cache-dir")
+        .arg(cache.path())
+        .env("ND_LOG", "info");
+    let kitchen = Child::spawn("nd-sniff", cmd);
+    kitchen.wait_for_line(Duration::from_secs(60), |l| l.contains("chefs "));
+    let name = format!("unprivileged-p{}.test", std::process::id());
+    // Queries until one is seen (the capture may open just after the log line).
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let mut id = 0;
+    while !kitchen.stdout().iter().any(|l| l.contains(&name)) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "nothing captured without root\n{}",
+            kitchen.stderr().join("\n")
+        );
+        send_query("127.0.0.1:53", id, &name);
+        id += 1;
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let uid =
+        std::fs::read_to_string(format!("/proc/{}/status", kitchen.pid())).unwrap_or_default();
+    assert!(
+        uid.lines()
+            .any(|l| l.starts_with("Uid:") && l.contains("65534")),
+        "the kitchen ran as nobody: {uid}"
+    );
+}

@@ -6,6 +6,11 @@
 //!   line by line on background threads, and [`Child::wait_for_line`].
 //! - [`peer_venv`]: where `just peer` installed the Python netdumplings peer.
 //! - [`workspace_dir`], [`pcaps_dir`], [`target_dir`]: paths tests need.
+//! - [`prometheus`]: `/metrics` text parsed by Python's `prometheus_client`.
+
+#![forbid(unsafe_code)]
+
+pub mod prometheus;
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;

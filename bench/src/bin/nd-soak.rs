@@ -16,6 +16,8 @@
 //! Release binaries (`just soak` builds them). Not part of `just test`:
 //! RELIABILITY.md has the latest figures.
 
+#![forbid(unsafe_code)]
+
 use std::collections::BTreeMap;
 use std::process::Command;
 use std::time::{Duration, Instant};

@@ -2,6 +2,8 @@
 //! payload as netdumplings' nd-hubdetails does (sorted, indented JSON), and
 //! exits, closing with 4102 "dumpling eater is full".
 
+#![forbid(unsafe_code)]
+
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 use std::time::Duration;

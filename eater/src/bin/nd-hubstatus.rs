@@ -3,6 +3,8 @@
 //! (`\r`), with uptime, dumplings in and out, kitchens and eaters; plus
 //! what the Rust hub adds to its status (dumplings dropped for slow eaters).
 
+#![forbid(unsafe_code)]
+
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 

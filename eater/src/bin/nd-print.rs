@@ -1,5 +1,7 @@
 //! `nd-print`: prints every dumpling the hub sends, as netdumplings' nd-print.
 
+#![forbid(unsafe_code)]
+
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
