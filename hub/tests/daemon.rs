@@ -743,23 +743,35 @@ async fn send_and_acknowledge(k: &mut nd_client::HubStream, n: u64) {
     assert_eq!(pong, b"all");
 }
 
+/// An eater named "stalled" that reads nothing, and a kitchen that has had
+/// `n` dumplings acknowledged: (eater, kitchen, the eater's queue depth
+/// then, per /metrics).
+async fn stalled_eater_with_a_queue(
+    hub: &Hub,
+    n: u64,
+) -> (nd_client::HubStream, nd_client::HubStream, f64) {
+    let stalled = stalled_eater(hub).await;
+    wait_for_eaters(hub, 1.0);
+    let mut k = kitchen(&endpoint(&hub.kitchen_url(), None, None), "k").await;
+    send_and_acknowledge(&mut k, n).await;
+    let samples = hub.metrics();
+    let queued = value(
+        &samples,
+        "nd_hub_eater_queue_depth",
+        &[("eater", "stalled")],
+    )
+    .expect("the stalled eater's queue depth");
+    (stalled, k, queued)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_writes_out_what_eaters_have_queued_before_closing() {
     use futures_util::StreamExt;
     const N: u64 = 5_000;
     let mut hub = Hub::start("");
-    // Says hello, then reads nothing until the hub has been told to stop.
-    let mut slow = stalled_eater(&hub).await;
-    wait_for_eaters(&hub, 1.0);
-    let mut k = kitchen(&endpoint(&hub.kitchen_url(), None, None), "k").await;
-    send_and_acknowledge(&mut k, N).await;
+    // The eater reads nothing until the hub has been told to stop.
+    let (mut slow, mut k, queued) = stalled_eater_with_a_queue(&hub, N).await;
     // 5 MB do not fit in the socket buffers: most of it is in the queue.
-    let queued = value(
-        &hub.metrics(),
-        "nd_hub_eater_queue_depth",
-        &[("eater", "stalled")],
-    )
-    .expect("the stalled eater's queue depth");
     assert!(queued > 1000.0, "only {queued} dumplings queued");
 
     hub.child.signal("TERM");
@@ -800,16 +812,7 @@ async fn a_drain_that_runs_out_of_time_counts_and_logs_what_it_left() {
     // Far more than the socket buffers hold, within the eater's queue.
     const N: u64 = 20_000;
     let mut hub = Hub::start("drain_timeout = 1\neater_queue = 50000\n");
-    let _stalled = stalled_eater(&hub).await;
-    wait_for_eaters(&hub, 1.0);
-    let mut k = kitchen(&endpoint(&hub.kitchen_url(), None, None), "k").await;
-    send_and_acknowledge(&mut k, N).await;
-    let queued = value(
-        &hub.metrics(),
-        "nd_hub_eater_queue_depth",
-        &[("eater", "stalled")],
-    )
-    .expect("queue depth");
+    let (_stalled, mut k, queued) = stalled_eater_with_a_queue(&hub, N).await;
     assert!(queued > 5000.0, "only {queued} queued");
     // The kitchen leaves first, so only the eater's part of the shutdown is timed.
     k.close(None).await.unwrap();
@@ -858,10 +861,7 @@ async fn healthz_reports_a_failed_reload_and_503_while_draining() {
         "{body}"
     );
     // While a stalled eater holds the drain open, /healthz says 503.
-    let _stalled = stalled_eater(&hub).await;
-    wait_for_eaters(&hub, 1.0);
-    let mut k = kitchen(&endpoint(&hub.kitchen_url(), None, None), "k").await;
-    send_and_acknowledge(&mut k, 20_000).await;
+    let (_stalled, _k, _) = stalled_eater_with_a_queue(&hub, 20_000).await;
     hub.child.signal("TERM");
     let deadline = Instant::now() + WAIT;
     loop {

@@ -522,25 +522,24 @@ async fn an_eater_reconnects_to_a_restarted_hub_and_carries_on() {
             }
         }
     });
+    // Once `hub` has the eater, a kitchen there sends `n`; the eater gets it.
+    let round_trip = |hub: &TestHub, n: u64| {
+        let in_addr = hub.in_addr;
+        async move {
+            let mut k = kitchen(in_addr, "k").await;
+            let d = dumpling("k", "C", &serde_json::json!({ "n": n }));
+            k.send(Message::Text(d.into())).await.unwrap();
+        }
+    };
     wait_for_eaters(&first, 1).await;
-    let mut k = kitchen(first.in_addr, "k").await;
-    k.send(Message::Text(
-        dumpling("k", "C", &serde_json::json!({"n": 1})).into(),
-    ))
-    .await
-    .unwrap();
+    round_trip(&first, 1).await;
     let got = tokio::time::timeout(Duration::from_secs(20), rx.recv()).await;
     assert_eq!(got.expect("dumpling 1 in time"), Some(Some(1)));
 
     first.stop().await;
     let second = TestHub::start(|c| c.out_port = port).await;
     wait_for_eaters(&second, 1).await;
-    let mut k = kitchen(second.in_addr, "k").await;
-    k.send(Message::Text(
-        dumpling("k", "C", &serde_json::json!({"n": 2})).into(),
-    ))
-    .await
-    .unwrap();
+    round_trip(&second, 2).await;
     let got = tokio::time::timeout(Duration::from_secs(20), rx.recv()).await;
     assert_eq!(
         got.expect("dumpling 2 in time"),
