@@ -46,6 +46,10 @@ r = json.load(open(sys.argv[1]))
 chefs = ", ".join("%s %d" % (c["name"], c["payloads"]) for c in r["chefs"])
 print("%d packets in; dumplings out: %s" % (r["packets"], chefs))
 ' "$REPORT" 2>/dev/null || true)
+# Stop the hub and printer first, so their goodbyes come before the summary.
+for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+wait 2>/dev/null || true
+pids=()
 
 cat >&2 <<EOF
 
