@@ -47,13 +47,13 @@ const QUIET: Duration = Duration::from_secs(30);
 /// of time so that sending costs the load generator one `write` per chunk.
 /// Masking keys come from a counter: any key is valid, and the hub must
 /// unmask every frame either way.
-fn frames(n: u64) -> Vec<Vec<u8>> {
+fn frames(n: u64, chefs: u64) -> Vec<Vec<u8>> {
     use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
     use tokio_tungstenite::tungstenite::protocol::frame::Frame;
     let mut chunks = Vec::new();
     let mut chunk = Vec::new();
     for i in 0..n {
-        let mut frame = Frame::message(dumpling(i), OpCode::Data(Data::Text), true);
+        let mut frame = Frame::message(dumpling(i, chefs), OpCode::Data(Data::Text), true);
         frame.header_mut().mask = Some((i as u32).wrapping_mul(0x9E37_79B9).to_le_bytes());
         // Writing into a Vec cannot fail.
         let _ = frame.format(&mut chunk);
@@ -71,10 +71,30 @@ fn frames(n: u64) -> Vec<Vec<u8>> {
 const FRAMES_PER_WRITE: u64 = 256;
 
 /// A realistic dumpling: a DNSLookupChef packet dumpling.
-fn dumpling(i: u64) -> String {
+/// Dumpling `i` of a run whose dumplings come from `chefs` chefs in turn
+/// (`DNSLookupChef` when 1, else `Chef0`, `Chef1`, ...).
+fn dumpling(i: u64, chefs: u64) -> String {
+    let chef = if chefs == 1 {
+        "DNSLookupChef".to_string()
+    } else {
+        format!("Chef{}", i % chefs)
+    };
     format!(
-        r#"{{"metadata": {{"chef": "DNSLookupChef", "kitchen": "bench_kitchen", "creation_time": 1764000000.{i:06}, "driver": "packet"}}, "payload": {{"lookup": {{"hostname": "host-{i}.example.com", "when": 1764000000.{i:06}}}}}}}"#
+        r#"{{"metadata": {{"chef": "{chef}", "kitchen": "bench_kitchen", "creation_time": 1764000000.{i:06}, "driver": "packet"}}, "payload": {{"lookup": {{"hostname": "host-{i}.example.com", "when": 1764000000.{i:06}}}}}}}"#
     )
+}
+
+/// The subscriptions measured: 10 eaters and 10 chefs, every eater taking
+/// everything, or each one chef.
+const SUBSCRIBED_EATERS: usize = 10;
+
+/// How the eaters of a run subscribe.
+#[derive(Clone, Copy, PartialEq)]
+enum Eaters {
+    /// Each takes every dumpling.
+    All,
+    /// Eater `i` takes only `Chef{i}` (the run has as many chefs as eaters).
+    OneChefEach,
 }
 
 /// One run's outcome.
@@ -101,6 +121,12 @@ pub fn run() -> anyhow::Result<()> {
         .worker_threads(2)
         .enable_all()
         .build()?;
+    run_python_comparison(&rt)?;
+    run_subscriptions(&rt)
+}
+
+/// Our hub and netdumplings' side by side, 1 and 10 eaters taking everything.
+fn run_python_comparison(rt: &tokio::runtime::Runtime) -> anyhow::Result<()> {
     for eaters in EATERS {
         // Alternating, so a slow spell of the machine (it is a shared VM)
         // hits both hubs; the median of the runs is what is reported.
@@ -117,7 +143,7 @@ pub fn run() -> anyhow::Result<()> {
                     .env("ND_LOG", "warn");
                 let _hub = Child::spawn("nd-hub", cmd);
                 wait_for_port(out, Duration::from_secs(10));
-                rt.block_on(fan_out(inp, out, eaters))?
+                rt.block_on(fan_out(inp, out, eaters, Eaters::All, 1))?
             });
             python.push({
                 let (inp, out) = (free_port(), free_port());
@@ -131,7 +157,7 @@ pub fn run() -> anyhow::Result<()> {
                     ]);
                 let _hub = Child::spawn("python nd-hub", cmd);
                 wait_for_port(out, Duration::from_secs(20));
-                rt.block_on(fan_out(inp, out, eaters))?
+                rt.block_on(fan_out(inp, out, eaters, Eaters::All, 1))?
             });
         }
         let expected = DUMPLINGS * eaters as u64 * RUNS as u64;
@@ -160,17 +186,77 @@ pub fn run() -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn fan_out(in_port: u16, out_port: u16, eaters: usize) -> anyhow::Result<Outcome> {
+/// Our hub only (netdumplings has no subscriptions): 10 chefs in turn, 10
+/// eaters taking everything beside 10 eaters taking one chef each. The
+/// figure is the kitchen's dumplings per second through the hub (what it
+/// can absorb), so the two are comparable though the second delivers a
+/// tenth as much.
+fn run_subscriptions(rt: &tokio::runtime::Runtime) -> anyhow::Result<()> {
+    println!(
+        "\n## Hub fan-out with subscriptions: 1 kitchen, {SUBSCRIBED_EATERS} chefs in turn, {SUBSCRIBED_EATERS} eaters, ours"
+    );
+    println!(
+        "{:<28} {:>26} {:>10}",
+        "eaters", "kitchen dumplings/s (median)", "lost"
+    );
+    let mut rates = Vec::new();
+    for mode in [Eaters::All, Eaters::OneChefEach] {
+        let mut runs = Vec::new();
+        for _ in 0..RUNS {
+            let (inp, out) = (free_port(), free_port());
+            let mut cmd = Command::new(crate::release_bin("nd-hub"));
+            cmd.args(["-a", "127.0.0.1", "-f", "3600"])
+                .args(["-i", &inp.to_string(), "-o", &out.to_string()])
+                .args(["--eater-queue", &DUMPLINGS.to_string()])
+                .args(["--kitchen-rate", "0"])
+                .env("ND_LOG", "warn");
+            let _hub = Child::spawn("nd-hub", cmd);
+            wait_for_port(out, Duration::from_secs(10));
+            let chefs = SUBSCRIBED_EATERS as u64;
+            runs.push(rt.block_on(fan_out(inp, out, SUBSCRIBED_EATERS, mode, chefs))?);
+        }
+        let expected = match mode {
+            Eaters::All => DUMPLINGS * SUBSCRIBED_EATERS as u64,
+            Eaters::OneChefEach => DUMPLINGS,
+        } * RUNS as u64;
+        let lost = expected - runs.iter().map(|o| o.delivered).sum::<u64>();
+        let rate = crate::median(runs.iter().map(|o| DUMPLINGS as f64 / o.secs).collect());
+        let label = match mode {
+            Eaters::All => "10, each taking everything",
+            Eaters::OneChefEach => "10, each subscribed to 1 chef",
+        };
+        println!("{label:<28} {rate:>26.0} {lost:>10}");
+        rates.push(rate);
+    }
+    println!("subscribed / everything: {:.2}x", rates[1] / rates[0]);
+    Ok(())
+}
+
+async fn fan_out(
+    in_port: u16,
+    out_port: u16,
+    eaters: usize,
+    mode: Eaters,
+    chefs: u64,
+) -> anyhow::Result<Outcome> {
+    // Dumplings each eater should get.
+    let wanted = match mode {
+        Eaters::All => DUMPLINGS,
+        Eaters::OneChefEach => DUMPLINGS / chefs,
+    };
     let out: SocketAddr = ([127, 0, 0, 1], out_port).into();
     let received = Arc::new(AtomicU64::new(0));
     let mut tasks = Vec::new();
     let mut connected = Vec::new();
     for i in 0..eaters {
         let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{out}")).await?;
-        ws.send(Message::text(format!(
-            r#"{{"eater_name": "bench_eater_{i}"}}"#
-        )))
-        .await?;
+        let hello = match mode {
+            Eaters::All => format!(r#"{{"eater_name": "bench_eater_{i}"}}"#),
+            Eaters::OneChefEach => {
+                format!(r#"{{"eater_name": "bench_eater_{i}", "chefs": ["Chef{i}"]}}"#)
+            }
+        };
+        ws.send(Message::text(hello)).await?;
         connected.push(ws);
     }
     // The kitchen connects and says hello before the clock starts too: the
@@ -187,7 +273,7 @@ async fn fan_out(in_port: u16, out_port: u16, eaters: usize) -> anyhow::Result<O
     // The kitchen's side of the run, encoded before the clock starts: the
     // load generator shares the hub's two cores, and encoding is its work,
     // not the hub's. Then the kitchen only writes bytes (see `frames`).
-    let chunks = frames(DUMPLINGS);
+    let chunks = frames(DUMPLINGS, chefs);
     let mut kitchen = kitchen_ws.into_inner();
     let start = Instant::now();
     for mut ws in connected {
@@ -201,7 +287,7 @@ async fn fan_out(in_port: u16, out_port: u16, eaters: usize) -> anyhow::Result<O
             let mut last = Instant::now();
             // Whether a dumpling came since `last` was read.
             let mut fresh = false;
-            while mine < DUMPLINGS {
+            while mine < wanted {
                 let msg = match ws.next().now_or_never() {
                     Some(msg) => msg,
                     None => {
@@ -231,7 +317,7 @@ async fn fan_out(in_port: u16, out_port: u16, eaters: usize) -> anyhow::Result<O
                     _ => break,
                 }
             }
-            if mine == DUMPLINGS {
+            if mine == wanted {
                 last = Instant::now();
             }
             received.fetch_add(mine, Ordering::Relaxed);

@@ -152,7 +152,7 @@ impl Eater {
             ca_file: config.ca_file.clone(),
             token: config.token.clone(),
         };
-        let ws = open(&endpoint, &config.name).await?;
+        let ws = open(&endpoint, &config).await?;
         Ok(Eater {
             config,
             endpoint,
@@ -185,7 +185,7 @@ impl Eater {
                     return None;
                 }
                 tokio::time::sleep(backoff.next_wait()).await;
-                match open(&self.endpoint, &self.config.name).await {
+                match open(&self.endpoint, &self.config).await {
                     Ok(ws) => {
                         tracing::info!("reconnected to nd-hub at {}", self.url());
                         self.ws = Some(ws);
@@ -260,15 +260,33 @@ impl Eater {
     }
 }
 
-async fn open(endpoint: &HubEndpoint, name: &str) -> Result<Ws, EaterError> {
+/// The hello for `config`: its name, and its filters as a subscription, so
+/// a hub that knows subscriptions sends only what passes them (status
+/// dumplings only if the chef filter lets SystemStatusChef through). The
+/// same filters still run here ([`EaterConfig::wants`]), for a hub that
+/// ignores subscriptions (netdumplings').
+fn hello_for(config: &EaterConfig) -> EaterHello {
+    let narrowed = !config.chefs.is_empty() || !config.kitchens.is_empty();
+    let status = config.chefs.is_empty()
+        || config
+            .chefs
+            .iter()
+            .any(|c| c == nd_protocol::SYSTEM_STATUS_CHEF);
+    EaterHello {
+        eater_name: config.name.clone(),
+        chefs: config.chefs.clone(),
+        kitchens: config.kitchens.clone(),
+        status: narrowed.then_some(status),
+    }
+}
+
+async fn open(endpoint: &HubEndpoint, config: &EaterConfig) -> Result<Ws, EaterError> {
     let err = |source| EaterError::Connect {
         url: endpoint.display_url(),
         source,
     };
     let mut ws = endpoint.connect().await.map_err(err)?;
-    let hello = EaterHello {
-        eater_name: name.to_string(),
-    };
+    let hello = hello_for(config);
     let hello = serde_json::to_string(&hello).expect("a struct of one string serialises");
     ws.send(Message::Text(hello.into()))
         .await

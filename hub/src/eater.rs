@@ -1,6 +1,6 @@
 //! One task per eater: write its queue to its socket, in batches.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,6 +11,7 @@ use crate::queue::EaterQueue;
 use crate::reload::{recheck, TOKEN_REVOKED};
 use crate::state::{EaterEntry, Role, State};
 use crate::stopped;
+use nd_protocol::subscription::{parse_subscribe, Subscription};
 
 use futures_util::{SinkExt, StreamExt};
 use nd_protocol::Hello;
@@ -55,8 +56,8 @@ const SHUTTING_DOWN: &str = "hub shutting down";
 /// starts the drain), the end of the drain, and reloads. One place decides
 /// what each means ([`Interrupts::handle`]).
 struct Interrupts<'a> {
-    /// Resolves with a reason when the eater's reader sees it go.
-    gone: &'a mut tokio::sync::oneshot::Receiver<String>,
+    /// Resolves when the eater's reader sees it go (or refuses a message).
+    gone: &'a mut tokio::sync::oneshot::Receiver<End>,
     /// Turns true when the hub shuts down (after its kitchens are stopped).
     stop: &'a mut watch::Receiver<bool>,
     /// Reloads (see `State::reloads`).
@@ -67,7 +68,7 @@ struct Interrupts<'a> {
 
 /// One interrupt.
 enum Interrupt {
-    Gone(String),
+    Gone(End),
     Stop,
     DrainOver,
     Reload,
@@ -82,7 +83,9 @@ impl Interrupts<'_> {
             .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(86_400));
         tokio::select! {
             biased;
-            r = &mut *self.gone => Interrupt::Gone(r.unwrap_or_else(|_| "connection lost".into())),
+            r = &mut *self.gone => {
+                Interrupt::Gone(r.unwrap_or_else(|_| End::gone("connection lost".into())))
+            }
             _ = stopped(self.stop), if !draining => Interrupt::Stop,
             _ = tokio::time::sleep_until(until), if draining => Interrupt::DrainOver,
             Ok(()) = self.reloads.changed() => Interrupt::Reload,
@@ -98,7 +101,7 @@ impl Interrupts<'_> {
         credential: &auth::Credential,
     ) -> Option<End> {
         match interrupt {
-            Interrupt::Gone(reason) => Some(End::gone(reason)),
+            Interrupt::Gone(end) => Some(end),
             Interrupt::Stop => {
                 let timeout = state.live().config.drain_timeout;
                 self.drain_until = Some(tokio::time::Instant::now() + timeout);
@@ -133,49 +136,71 @@ pub(crate) async fn serve_eater<S>(
         addr: peer,
         credential,
         mut reloads,
+        subscription,
     } = peer;
     let name = hello.name.clone();
     let id = state.new_id();
     // Read after `reloads` was subscribed: a reload from here on is seen
     // below, whether or not it found this eater registered.
     let config = state.live().config.clone();
-    let entry = Arc::new(EaterEntry {
-        hello,
-        peer,
-        queue: EaterQueue::new(
-            config.eater_queue,
-            config.eater_queue_bytes,
-            config.slow_eater,
-        ),
-        written: AtomicU64::new(0),
-    });
+    let queue = EaterQueue::new(
+        config.eater_queue,
+        config.eater_queue_bytes,
+        config.slow_eater,
+    );
+    let entry = Arc::new(EaterEntry::new(hello, peer, queue, subscription));
     state
         .eaters
         .write()
         .unwrap_or_else(|p| p.into_inner())
         .insert(id, entry.clone());
-    info!(eater = %name, %peer, "dumpling eater connected");
+    info!(
+        eater = %name, %peer,
+        "dumpling eater connected ({})", describe(&entry.subscription())
+    );
 
     let (mut sink, mut source) = ws.split();
-    // The reader only watches for the eater closing (eaters send nothing
-    // else); it answers pings through tungstenite's automatic replies.
-    let (gone_tx, mut gone_rx) = tokio::sync::oneshot::channel::<String>();
-    let reader = tokio::spawn(async move {
-        let reason = loop {
-            match source.next().await {
-                Some(Ok(Message::Close(frame))) => {
-                    break match frame {
-                        Some(f) => format!("closed by eater ({} {})", u16::from(f.code), f.reason),
-                        None => "closed by eater".to_string(),
+    // The reader watches for the eater closing and for `subscribe`
+    // messages (eaters send nothing else netdumplings knows of; other
+    // messages are ignored, as its hub does). Pings are answered through
+    // tungstenite's automatic replies.
+    let (gone_tx, mut gone_rx) = tokio::sync::oneshot::channel::<End>();
+    let reader = {
+        let (entry, name) = (entry.clone(), name.clone());
+        tokio::spawn(async move {
+            let end = loop {
+                let text = match source.next().await {
+                    Some(Ok(Message::Text(t))) => t,
+                    Some(Ok(Message::Close(frame))) => {
+                        break End::gone(match frame {
+                            Some(f) => {
+                                format!("closed by eater ({} {})", u16::from(f.code), f.reason)
+                            }
+                            None => "closed by eater".to_string(),
+                        })
+                    }
+                    Some(Ok(_)) => continue,
+                    Some(Err(e)) => break End::gone(format!("connection error: {e}")),
+                    None => break End::gone("connection lost".to_string()),
+                };
+                match parse_subscribe(text.as_str()) {
+                    Ok(Some(s)) => {
+                        info!(eater = %name, %peer, "subscription replaced: {}", describe(&s));
+                        entry.resubscribe(s);
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        warn!(eater = %name, %peer, "invalid subscription: {e}; closing");
+                        break End::closing(
+                            WsCloseCode::Policy,
+                            &format!("invalid subscription: {e}"),
+                        );
                     }
                 }
-                Some(Ok(_)) => continue,
-                Some(Err(e)) => break format!("connection error: {e}"),
-                None => break "connection lost".to_string(),
-            }
-        };
-        let _ = gone_tx.send(reason);
-    });
+            };
+            let _ = gone_tx.send(end);
+        })
+    };
 
     let mut batch = Vec::with_capacity(WRITE_BATCH);
     // (series, bytes) of the batch being written, for the metrics.
@@ -279,4 +304,24 @@ pub(crate) async fn serve_eater<S>(
         eater = %name, %peer, dropped = entry.queue.dropped(),
         "dumpling eater disconnected: {}", end.reason
     );
+}
+
+/// A subscription for the log: "everything", or what it narrows to.
+pub(crate) fn describe(s: &Subscription) -> String {
+    if s.is_all() {
+        return "everything".to_string();
+    }
+    let list = |l: &[String]| {
+        if l.is_empty() {
+            "all".to_string()
+        } else {
+            l.join(", ")
+        }
+    };
+    format!(
+        "chefs: {}; kitchens: {}; status: {}",
+        list(&s.chefs),
+        list(&s.kitchens),
+        if s.status { "yes" } else { "no" }
+    )
 }

@@ -10,6 +10,7 @@ use crate::metrics::Refusal;
 use crate::state::{Live, Role, State};
 
 use futures_util::StreamExt;
+use nd_protocol::subscription::{InvalidSubscription, Subscription};
 use nd_protocol::Hello;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::watch;
@@ -28,6 +29,17 @@ pub(crate) struct Peer {
     pub(crate) credential: auth::Credential,
     /// Tells the task a reload happened (see [`State::reloads`]).
     pub(crate) reloads: watch::Receiver<()>,
+    /// What an eater asked for (its hello, else its URL query; everything
+    /// if neither says). Kitchens: everything, unused.
+    pub(crate) subscription: Subscription,
+}
+
+/// What a finished handshake gives the connection's task.
+pub(crate) struct Accepted<S> {
+    pub(crate) ws: WebSocketStream<S>,
+    pub(crate) hello: Hello,
+    pub(crate) credential: auth::Credential,
+    pub(crate) subscription: Subscription,
 }
 
 /// WebSocket limits for a new connection.
@@ -47,17 +59,19 @@ pub(crate) async fn handshake<S>(
     peer: SocketAddr,
     role: Role,
     deadline: tokio::time::Instant,
-) -> Option<(WebSocketStream<S>, Hello, auth::Credential)>
+) -> Option<Accepted<S>>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let eater = role == Role::Eater;
     let mut presented: Option<String> = None;
+    let mut query: Option<String> = None;
     // tungstenite's callback type; it never errs here (the token is checked
     // after the upgrade, so the refusal can carry a close reason).
     #[allow(clippy::result_large_err)]
     let callback = |req: &Request, resp: Response| {
         presented = auth::presented_token(req);
+        query = req.uri().query().map(str::to_string);
         Ok(resp)
     };
     let mut ws = match tokio::time::timeout_at(
@@ -134,15 +148,55 @@ where
         Role::Kitchen => "kitchen_name",
         Role::Eater => "eater_name",
     };
-    match nd_protocol::parse_hello(&text, name_key) {
-        Ok(hello) => Some((ws, hello, credential)),
+    let hello = match nd_protocol::parse_hello(&text, name_key) {
+        Ok(hello) => hello,
         Err(e) => {
             state.counters.refused(eater, Refusal::BadHello);
             warn!("{peer}: invalid hello: {e}");
             close(&mut ws, WsCloseCode::Policy, &format!("invalid hello: {e}")).await;
-            None
+            return None;
         }
+    };
+    let subscription = if eater {
+        match subscription_of(&hello, query.as_deref()) {
+            Ok(s) => s,
+            Err(e) => {
+                state.counters.refused(eater, Refusal::BadHello);
+                warn!("{peer}: invalid subscription: {e}");
+                let why = format!("invalid subscription: {e}");
+                close(&mut ws, WsCloseCode::Policy, &why).await;
+                return None;
+            }
+        }
+    } else {
+        Subscription::all()
+    };
+    Some(Accepted {
+        ws,
+        hello,
+        credential,
+        subscription,
+    })
+}
+
+/// An eater's subscription: its hello's, if the hello names one (any of
+/// `chefs`, `kitchens`, `status`), else its URL query's (`?chef=...`), else
+/// everything.
+fn subscription_of(
+    hello: &Hello,
+    query: Option<&str>,
+) -> Result<Subscription, InvalidSubscription> {
+    if ["chefs", "kitchens", "status"]
+        .iter()
+        .any(|k| hello.info.contains_key(*k))
+    {
+        return Subscription::from_object(&hello.info);
     }
+    Ok(query
+        .map(Subscription::from_query)
+        .transpose()?
+        .flatten()
+        .unwrap_or_else(Subscription::all))
 }
 
 /// How long we wait for a peer to answer our close frame (at shutdown,

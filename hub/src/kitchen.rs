@@ -69,6 +69,7 @@ pub(crate) async fn serve_kitchen<S>(
         addr: peer,
         credential,
         mut reloads,
+        ..
     } = peer;
     let name = hello.name.clone();
     let id = state.new_id();

@@ -19,8 +19,9 @@
 //! - `handshake`: a new connection's upgrade, token check and hello.
 //! - `kitchen`: a kitchen's task: read, validate, hand runs to the eaters.
 //!   `rate`: its token bucket (`kitchen_rate`).
-//! - `eater`: an eater's task: write its queue, in batches. `queue`: the
-//!   bounded per-eater queue and its overflow policy.
+//! - `eater`: an eater's task: write its queue, in batches; read its
+//!   `subscribe` messages. `queue`: the bounded per-eater queue and its
+//!   overflow policy. `filter`: its subscription, applied before the queue.
 //! - `status`: the `SystemStatusChef` dumplings.
 //! - `state`: what every task shares (live configuration, connected peers,
 //!   counters, the fan-out).
@@ -52,6 +53,9 @@
 //!   (a kitchen task pushes into every eater queue before reading its next
 //!   message; each queue is FIFO).
 //! - A slow eater affects only itself: pushes never wait on a socket.
+//! - An eater's queue holds only dumplings its subscription wants (`filter`
+//!   runs before the push); a replaced subscription applies from the next
+//!   dumpling the fan-out handles (what is already queued is still sent).
 //! - A slow kitchen (rate limit) is held back by not reading its socket;
 //!   nothing it sent is dropped for being fast.
 //! - Nothing a peer sends is read before it has passed the token check.
@@ -72,6 +76,7 @@ use tokio::sync::watch;
 mod auth;
 pub mod config;
 mod eater;
+mod filter;
 mod handshake;
 mod kitchen;
 mod listen;

@@ -386,16 +386,16 @@ pub(crate) async fn serve_role<S>(
     // Subscribed before the token check reads the configuration: a reload
     // after that read is then seen by the connection's task.
     let reloads = state.reloads.subscribe();
-    let Some((ws, hello, credential)) =
-        handshake(&state, &live, stream, peer, role, deadline).await
-    else {
+    let Some(accepted) = handshake(&state, &live, stream, peer, role, deadline).await else {
         return;
     };
     drop(live);
+    let (ws, hello) = (accepted.ws, accepted.hello);
     let peer = Peer {
         addr: peer,
-        credential,
+        credential: accepted.credential,
         reloads,
+        subscription: accepted.subscription,
     };
     match role {
         Role::Kitchen => kitchen::serve_kitchen(state, ws, hello, peer, stop).await,

@@ -53,6 +53,10 @@ pub(crate) struct Series {
     pub(crate) bytes_out: AtomicU64,
 }
 
+/// The kitchen and chef label of the series shared by every (kitchen,
+/// chef) pair past [`MAX_SERIES`].
+pub(crate) const OTHER: &str = "_other";
+
 /// Every series, by index; created on first use, never removed (counters
 /// must not go backwards while the hub runs).
 #[derive(Default)]
@@ -72,7 +76,7 @@ impl Registry {
         let key = if index.contains_key(&key) || index.len() < MAX_SERIES {
             key
         } else {
-            ("_other".to_string(), "_other".to_string())
+            (OTHER.to_string(), OTHER.to_string())
         };
         let mut series = self.series.write().unwrap_or_else(|p| p.into_inner());
         let id = *index.entry(key).or_insert_with_key(|(kitchen, chef)| {
@@ -87,6 +91,15 @@ impl Registry {
             (series.len() - 1) as SeriesId
         });
         (id, series[id as usize].clone())
+    }
+
+    /// The (kitchen, chef) of series `id` (an eater's filter asks once per
+    /// series; `(OTHER, OTHER)` for the shared overflow series).
+    pub(crate) fn names(&self, id: SeriesId) -> Option<(String, String)> {
+        let series = self.series.read().unwrap_or_else(|p| p.into_inner());
+        series
+            .get(id as usize)
+            .map(|s| (s.kitchen.clone(), s.chef.clone()))
     }
 
     /// Adds what one eater batch wrote: `(series, bytes)` per dumpling.
@@ -184,6 +197,11 @@ pub(crate) struct EaterSample {
     pub(crate) queue_bytes: usize,
     pub(crate) dropped: u64,
     pub(crate) written: u64,
+    /// Its subscription's chefs and kitchens (comma-joined, empty: all)
+    /// and whether it takes status dumplings.
+    pub(crate) chefs: String,
+    pub(crate) kitchens: String,
+    pub(crate) status: bool,
 }
 
 /// Everything `/metrics` shows that is not in [`Registry`] or [`Counters`].
@@ -341,6 +359,23 @@ pub(crate) fn render(registry: &Registry, counters: &Counters, g: &Gauges) -> St
         "Dumplings written to a connected eater (status dumplings included).",
         &|e| e.written,
     );
+    family(
+        &mut o,
+        "nd_hub_eater_subscription",
+        "gauge",
+        "A connected eater's subscription (value always 1; chefs and kitchens comma-separated, empty: all).",
+    );
+    for e in &g.eaters {
+        let _ = writeln!(
+            o,
+            "nd_hub_eater_subscription{{eater=\"{}\",peer=\"{}\",chefs=\"{}\",kitchens=\"{}\",status=\"{}\"}} 1",
+            esc(&e.name),
+            esc(&e.peer),
+            esc(&e.chefs),
+            esc(&e.kitchens),
+            e.status
+        );
+    }
 
     family(
         &mut o,

@@ -131,6 +131,7 @@ impl EaterQueue {
         let max_bytes = self.max_bytes.load(Ordering::Relaxed);
         let mut q = self.lock();
         let mut result = Overflow::None;
+        let mut pushed = false;
         'items: for item in items {
             if q.overflowed {
                 result = Overflow::Overflowed;
@@ -158,9 +159,13 @@ impl EaterQueue {
             }
             q.bytes += len;
             q.items.push_back(item);
+            pushed = true;
         }
         drop(q);
-        self.notify.notify_one();
+        // Nothing queued (a subscription took none of the run): no wake-up.
+        if pushed || result == Overflow::Overflowed {
+            self.notify.notify_one();
+        }
         result
     }
 

@@ -8,11 +8,13 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
 use crate::config::Config;
+use crate::filter::Filter;
 use crate::metrics::{self, SeriesId};
 use crate::queue::{EaterQueue, Queued};
 use crate::{auth, tls};
 
 use nd_protocol::status::{EaterStatus, InfoFromHub, KitchenStatus, SystemStatus};
+use nd_protocol::subscription::Subscription;
 use nd_protocol::Hello;
 use tokio::sync::watch;
 
@@ -34,6 +36,69 @@ pub(crate) struct EaterEntry {
     pub(crate) queue: EaterQueue,
     /// Dumplings written to it (for /metrics).
     pub(crate) written: AtomicU64,
+    /// What it asked for, applied before its queue. Locked once per
+    /// kitchen run by the fan-out (unless `takes_all`), and by a
+    /// `subscribe` message.
+    filter: Mutex<Filter>,
+    /// Whether `filter` takes everything: the fan-out then pushes the run
+    /// as it is, without taking the lock (every eater of netdumplings'
+    /// protocol, and ours unless they subscribe).
+    takes_all: AtomicBool,
+}
+
+impl EaterEntry {
+    /// A new eater with an empty queue.
+    pub(crate) fn new(
+        hello: Hello,
+        peer: SocketAddr,
+        queue: EaterQueue,
+        s: Subscription,
+    ) -> EaterEntry {
+        EaterEntry {
+            hello,
+            peer,
+            queue,
+            written: AtomicU64::new(0),
+            takes_all: AtomicBool::new(s.is_all()),
+            filter: Mutex::new(Filter::new(s)),
+        }
+    }
+
+    /// Replaces the subscription (a `subscribe` message).
+    pub(crate) fn resubscribe(&self, s: Subscription) {
+        let mut filter = self.filter.lock().unwrap_or_else(|p| p.into_inner());
+        self.takes_all.store(s.is_all(), Ordering::Relaxed);
+        filter.replace(s);
+    }
+
+    /// Pushes what this eater wants of a kitchen's run into its queue.
+    fn push_run(
+        &self,
+        run: &[Queued],
+        registry: &metrics::Registry,
+        status: SeriesId,
+        dropped: &mut u64,
+    ) {
+        if self.takes_all.load(Ordering::Relaxed) {
+            self.queue.push_all(run.iter().cloned(), dropped);
+            return;
+        }
+        let mut filter = self.filter.lock().unwrap_or_else(|p| p.into_inner());
+        let wanted = run
+            .iter()
+            .filter(|q| filter.wants(q, registry, status))
+            .cloned();
+        self.queue.push_all(wanted, dropped);
+    }
+
+    /// The subscription in force now.
+    pub(crate) fn subscription(&self) -> Subscription {
+        self.filter
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .subscription()
+            .clone()
+    }
 }
 
 /// The part of the configuration a reload replaces, ready to use.
@@ -139,7 +204,7 @@ impl State {
         let eaters = self.eaters.read().unwrap_or_else(|p| p.into_inner());
         let mut dropped = 0;
         for eater in eaters.values() {
-            eater.queue.push_all(run.iter().cloned(), &mut dropped);
+            eater.push_run(run, &self.registry, self.status_series, &mut dropped);
         }
         if dropped > 0 {
             self.dumplings_dropped.fetch_add(dropped, Ordering::Relaxed);
@@ -177,6 +242,7 @@ impl State {
                         dumplings_dropped: Some(e.queue.dropped()),
                         queue_depth: Some(e.queue.len()),
                     },
+                    subscription: Some(e.subscription()),
                 })
                 .collect(),
             total_dumplings_dropped: self.dumplings_dropped.load(Ordering::Relaxed),
@@ -217,13 +283,19 @@ impl State {
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .values()
-            .map(|e| metrics::EaterSample {
-                name: e.hello.name.clone(),
-                peer: e.peer.to_string(),
-                queue_depth: e.queue.len(),
-                queue_bytes: e.queue.bytes(),
-                dropped: e.queue.dropped(),
-                written: e.written.load(Ordering::Relaxed),
+            .map(|e| {
+                let sub = e.subscription();
+                metrics::EaterSample {
+                    name: e.hello.name.clone(),
+                    peer: e.peer.to_string(),
+                    queue_depth: e.queue.len(),
+                    queue_bytes: e.queue.bytes(),
+                    dropped: e.queue.dropped(),
+                    written: e.written.load(Ordering::Relaxed),
+                    chefs: sub.chefs.join(","),
+                    kitchens: sub.kitchens.join(","),
+                    status: sub.status,
+                }
             })
             .collect();
         let gauges = metrics::Gauges {

@@ -12,6 +12,8 @@ use tokio_tungstenite::tungstenite::Message;
 
 struct TestHub {
     handle: nd_hub::HubHandle,
+    /// The configuration it was started with (for reloads).
+    config: nd_hub::Config,
     in_addr: SocketAddr,
     out_addr: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
@@ -28,7 +30,7 @@ impl TestHub {
             ..Default::default()
         };
         tweak(&mut config);
-        let hub = nd_hub::bind(config).await.expect("bind");
+        let hub = nd_hub::bind(config.clone()).await.expect("bind");
         let in_addr = hub.in_addrs()[0];
         let out_addr = hub.out_addrs()[0];
         let handle = hub.handle();
@@ -38,6 +40,7 @@ impl TestHub {
         }));
         TestHub {
             handle,
+            config,
             in_addr,
             out_addr,
             stop: Some(tx),
@@ -547,4 +550,289 @@ async fn an_eater_reconnects_to_a_restarted_hub_and_carries_on() {
         "the same eater, on the new hub"
     );
     second.stop().await;
+}
+
+/// A raw eater (no local filtering, unlike `nd-eater`): connects to `url`,
+/// says `hello`.
+async fn raw_eater(url: String, hello: serde_json::Value) -> Client {
+    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    ws.send(Message::Text(hello.to_string().into()))
+        .await
+        .unwrap();
+    ws
+}
+
+/// What a raw eater receives until `ends` dumplings whose payload has
+/// `"end": true` (one per (kitchen, chef) stream it follows: kitchens are
+/// ordered each on its own, not among themselves): (chef, kitchen, n) of
+/// each kitchen dumpling, status dumplings counted apart.
+async fn until_end(ws: &mut Client, mut ends: usize) -> (Vec<(String, String, u64)>, usize) {
+    let mut got = Vec::new();
+    let mut status = 0;
+    let deadline = Duration::from_secs(20);
+    loop {
+        let msg = tokio::time::timeout(deadline, ws.next())
+            .await
+            .expect("a message in time")
+            .expect("stream open")
+            .expect("no error");
+        let Message::Text(t) = msg else { continue };
+        let d: serde_json::Value = serde_json::from_str(t.as_str()).unwrap();
+        let chef = d["metadata"]["chef"].as_str().unwrap().to_string();
+        if chef == nd_protocol::SYSTEM_STATUS_CHEF {
+            status += 1;
+            continue;
+        }
+        if d["payload"]["end"] == true {
+            ends -= 1;
+            if ends == 0 {
+                return (got, status);
+            }
+            continue;
+        }
+        let kitchen = d["metadata"]["kitchen"].as_str().unwrap().to_string();
+        got.push((chef, kitchen, d["payload"]["n"].as_u64().unwrap()));
+    }
+}
+
+/// Two kitchens, three chefs, interleaved; then an end marker from every
+/// (kitchen, chef), so every subscriber sees its own end.
+async fn send_interleaved(hub: &TestHub, n: u64) {
+    let mut k1 = kitchen(hub.in_addr, "k1").await;
+    let mut k2 = kitchen(hub.in_addr, "k2").await;
+    for i in 0..n {
+        for (k, name) in [(&mut k1, "k1"), (&mut k2, "k2")] {
+            for chef in ["C1", "C2", "C3"] {
+                let d = dumpling(name, chef, &serde_json::json!({ "n": i }));
+                k.send(Message::Text(d.into())).await.unwrap();
+            }
+        }
+    }
+    for (k, name) in [(&mut k1, "k1"), (&mut k2, "k2")] {
+        for chef in ["C1", "C2", "C3"] {
+            let d = dumpling(name, chef, &serde_json::json!({ "end": true }));
+            k.send(Message::Text(d.into())).await.unwrap();
+        }
+    }
+}
+
+#[tokio::test]
+async fn eaters_subscribed_by_hello_and_by_url_get_exactly_what_they_asked_for_in_order() {
+    let hub = TestHub::start(|_| {}).await;
+    let url = format!("ws://{}", hub.out_addr);
+    let mut by_hello = raw_eater(
+        url.clone(),
+        serde_json::json!({"eater_name": "h", "chefs": ["C1"]}),
+    )
+    .await;
+    let mut by_query = raw_eater(
+        format!("{url}/?chef=C2&kitchen=k1&status=0"),
+        serde_json::json!({"eater_name": "q"}),
+    )
+    .await;
+    let mut everything = raw_eater(url, serde_json::json!({"eater_name": "all"})).await;
+    wait_for_eaters(&hub, 3).await;
+    const N: u64 = 200;
+    send_interleaved(&hub, N).await;
+
+    let (got, _) = until_end(&mut by_hello, 2).await;
+    let c1_of = |k: &str| {
+        got.iter()
+            .filter(|g| g.1 == k)
+            .map(|g| g.2)
+            .collect::<Vec<_>>()
+    };
+    assert!(got.iter().all(|g| g.0 == "C1"), "only C1: {got:?}");
+    assert_eq!(c1_of("k1"), (0..N).collect::<Vec<_>>(), "k1's C1, in order");
+    assert_eq!(c1_of("k2"), (0..N).collect::<Vec<_>>(), "k2's C1, in order");
+
+    let (got, status) = until_end(&mut by_query, 1).await;
+    let want: Vec<_> = (0..N)
+        .map(|i| ("C2".to_string(), "k1".to_string(), i))
+        .collect();
+    assert_eq!(got, want, "only k1's C2, in order");
+    assert_eq!(status, 0, "status=0 leaves status dumplings out");
+
+    let (got, _) = until_end(&mut everything, 6).await;
+    assert_eq!(got.len() as u64, 6 * N, "everything");
+    hub.stop().await;
+}
+
+#[tokio::test]
+async fn a_subscription_replaced_mid_stream_takes_effect_at_once() {
+    let hub = TestHub::start(|_| {}).await;
+    let mut e = raw_eater(
+        format!("ws://{}", hub.out_addr),
+        serde_json::json!({"eater_name": "switcher", "chefs": ["C1"], "status": false}),
+    )
+    .await;
+    wait_for_eaters(&hub, 1).await;
+    let mut k = kitchen(hub.in_addr, "k1").await;
+    for chef in ["C1", "C2", "C1"] {
+        let d = dumpling("k1", chef, &serde_json::json!({ "n": 1 }));
+        k.send(Message::Text(d.into())).await.unwrap();
+    }
+    k.send(Message::Text(
+        dumpling("k1", "C1", &serde_json::json!({"end": true})).into(),
+    ))
+    .await
+    .unwrap();
+    let (got, _) = until_end(&mut e, 1).await;
+    assert_eq!(got.len(), 2, "C1 only: {got:?}");
+
+    e.send(Message::Text(
+        r#"{"subscribe": {"chefs": ["C2"], "status": false}}"#.into(),
+    ))
+    .await
+    .unwrap();
+    // Applied once /metrics shows it (the hub reads the message on its own).
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !hub.handle.metrics().contains("chefs=\"C2\"") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "subscription never replaced"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    for chef in ["C1", "C2", "C1", "C2"] {
+        let d = dumpling("k1", chef, &serde_json::json!({ "n": 2 }));
+        k.send(Message::Text(d.into())).await.unwrap();
+    }
+    k.send(Message::Text(
+        dumpling("k1", "C2", &serde_json::json!({"end": true})).into(),
+    ))
+    .await
+    .unwrap();
+    let (got, _) = until_end(&mut e, 1).await;
+    assert_eq!(
+        got,
+        [("C2".into(), "k1".into(), 2), ("C2".into(), "k1".into(), 2)]
+    );
+    hub.stop().await;
+}
+
+#[tokio::test]
+async fn a_malformed_subscription_is_refused_with_1008_and_its_reason() {
+    let hub = TestHub::start(|_| {}).await;
+    let url = format!("ws://{}", hub.out_addr);
+    let close_of = |mut ws: Client| async move {
+        loop {
+            match tokio::time::timeout(Duration::from_secs(20), ws.next())
+                .await
+                .unwrap()
+            {
+                Some(Ok(Message::Close(Some(f)))) => {
+                    return (u16::from(f.code), f.reason.to_string())
+                }
+                Some(Ok(_)) => continue,
+                other => panic!("expected a close frame, got {other:?}"),
+            }
+        }
+    };
+    let bad_hello = raw_eater(
+        url.clone(),
+        serde_json::json!({"eater_name": "e", "chefs": "C1"}),
+    )
+    .await;
+    assert_eq!(
+        close_of(bad_hello).await,
+        (
+            1008,
+            "invalid subscription: \"chefs\" must be a list of strings".into()
+        )
+    );
+    let bad_query = raw_eater(
+        format!("{url}/?status=perhaps"),
+        serde_json::json!({"eater_name": "e"}),
+    )
+    .await;
+    assert_eq!(close_of(bad_query).await.0, 1008);
+    let mut later = raw_eater(url, serde_json::json!({"eater_name": "e"})).await;
+    wait_for_eaters(&hub, 1).await;
+    later
+        .send(Message::Text(r#"{"subscribe": {"kitchens": [7]}}"#.into()))
+        .await
+        .unwrap();
+    assert_eq!(
+        close_of(later).await,
+        (
+            1008,
+            "invalid subscription: \"kitchens\" must be a list of strings".into()
+        )
+    );
+    hub.stop().await;
+}
+
+/// A stalled eater subscribed to one rare chef while another chef floods:
+/// its queue holds the rare ones only (nothing dropped for it), and its
+/// subscription shows in the status dumpling beside its hello.
+#[tokio::test]
+async fn a_narrow_subscription_keeps_other_chefs_out_of_the_queue() {
+    let hub = TestHub::start(|c| c.eater_queue = 100).await;
+    let _stalled = raw_eater(
+        format!("ws://{}", hub.out_addr),
+        serde_json::json!({"eater_name": "stalled", "chefs": ["Rare"]}),
+    )
+    .await;
+    wait_for_eaters(&hub, 1).await;
+    let mut k = kitchen(hub.in_addr, "k1").await;
+    for i in 0..20_000u64 {
+        let chef = if i % 1000 == 0 { "Rare" } else { "Flood" };
+        let d = dumpling(
+            "k1",
+            chef,
+            &serde_json::json!({ "n": i, "pad": "x".repeat(200) }),
+        );
+        k.feed(Message::Text(d.into())).await.unwrap();
+    }
+    k.send(Message::Ping(b"all".to_vec().into())).await.unwrap();
+    while !matches!(k.next().await, Some(Ok(Message::Pong(_)))) {}
+    let metrics = hub.handle.metrics();
+    let line = |name: &str| {
+        metrics
+            .lines()
+            .find(|l| l.starts_with(name) && l.contains("eater=\"stalled\""))
+            .unwrap_or_else(|| panic!("no {name} in {metrics}"))
+            .to_string()
+    };
+    let depth: u64 = line("nd_hub_eater_queue_depth")
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    // 20 Rare, and perhaps the start-up status dumpling.
+    assert!(depth <= 21, "only Rare is queued: {depth}");
+    assert!(line("nd_hub_eater_dumplings_dropped_total").ends_with(" 0"));
+    assert!(
+        line("nd_hub_eater_subscription").contains("chefs=\"Rare\",kitchens=\"\",status=\"true\"")
+    );
+    let mut watcher = Eater::connect(hub.eater_config("w").chef("SystemStatusChef"))
+        .await
+        .unwrap();
+    wait_for_eaters(&hub, 2).await;
+    hub.handle
+        .reload(nd_hub::Config {
+            status_freq: Duration::from_millis(100),
+            ..hub.config.clone()
+        })
+        .unwrap();
+    let status = recv(&mut watcher).await;
+    let s = status.payload_value();
+    let e = s["dumpling_eaters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["info_from_eater"]["eater_name"] == "stalled")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        e["info_from_eater"],
+        serde_json::json!({"eater_name": "stalled", "chefs": ["Rare"]})
+    );
+    assert_eq!(
+        e["subscription"],
+        serde_json::json!({"chefs": ["Rare"], "kitchens": [], "status": true})
+    );
+    hub.stop().await;
 }

@@ -304,3 +304,133 @@ async fn a_python_kitchen_passes_a_token_in_its_hub_address() {
         .unwrap();
     assert!(status.success());
 }
+
+/// Sends `chef` dumplings numbered `ns` from a Rust kitchen named "mixed".
+async fn send_mixed(in_addr: &str, dumplings: &[(&str, u64)]) {
+    let (mut k, _) = tokio_tungstenite::connect_async(format!("ws://{in_addr}"))
+        .await
+        .unwrap();
+    let hello = r#"{"kitchen_name": "mixed", "interface": "lo", "filter": "udp", "chefs": ["Wanted", "Unwanted"], "poke_interval": 1.0}"#;
+    k.send(Message::Text(hello.into())).await.unwrap();
+    for (chef, n) in dumplings {
+        let text = nd_protocol::encode_dumpling(
+            chef,
+            Some("mixed"),
+            1_700_000_000.25,
+            nd_protocol::Driver::Packet,
+            &format!("{{\"n\": {n}}}"),
+        );
+        k.send(Message::Text(text.into())).await.unwrap();
+    }
+    k.close(None).await.unwrap();
+}
+
+/// The chefs interleaved, the wanted one last (so once it is printed,
+/// everything before it was too, in order).
+const MIXED: &[(&str, u64)] = &[
+    ("Unwanted", 1),
+    ("Wanted", 2),
+    ("Unwanted", 3),
+    ("Unwanted", 4),
+    ("Wanted", 5),
+];
+
+/// netdumplings' own `nd-print` cannot change its hello, but its hub
+/// address goes into `ws://{hub}` verbatim: `?chef=Wanted` subscribes it at
+/// our hub, and it prints only that chef's dumplings.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_nd_print_subscribed_by_url_query_prints_only_its_chef() {
+    let (in_addr, out_addr, _stop) = start_our_hub().await;
+    let mut cmd = Command::new(peer_venv().join("bin").join("nd-print"));
+    // No -c: any filtering is the hub's.
+    cmd.args([
+        "--no-color",
+        "-h",
+        &format!("{out_addr}/?chef=Wanted&status=0"),
+    ]);
+    let printer = Child::spawn("nd-print(py)", cmd);
+    wait_for_eaters(out_addr, 1).await;
+    send_mixed(&in_addr.to_string(), MIXED).await;
+    let printer = tokio::task::spawn_blocking(move || {
+        printer.wait_for_line(Duration::from_secs(30), |l| l.contains("\"n\": 5"));
+        printer
+    })
+    .await
+    .unwrap();
+    let out = printer.stdout().join("\n");
+    assert_eq!(out.matches("] Wanted from mixed").count(), 2, "{out}");
+    assert!(
+        !out.contains("Unwanted"),
+        "the hub sent what was not asked for: {out}"
+    );
+    assert!(!out.contains("SystemStatusChef"), "status=0: {out}");
+    assert!(
+        out.find("\"n\": 2") < out.find("\"n\": 5"),
+        "in order: {out}"
+    );
+}
+
+/// Our `nd-print --chef` against netdumplings' hub, which ignores the
+/// subscription in our hello and sends everything: the local filter still
+/// shows only that chef.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn our_nd_print_chef_filter_still_works_against_the_python_hub() {
+    let (in_port, out_port) = (free_port(), free_port());
+    let mut cmd = Command::new(peer_venv().join("bin").join("nd-hub"));
+    cmd.args([
+        "-a",
+        "127.0.0.1",
+        "-i",
+        &in_port.to_string(),
+        "-o",
+        &out_port.to_string(),
+        "-f",
+        "1",
+    ]);
+    let _py_hub = Child::spawn("nd-hub(py)", cmd);
+    tokio::task::spawn_blocking(move || {
+        wait_for_port(in_port, Duration::from_secs(30));
+        wait_for_port(out_port, Duration::from_secs(30));
+    })
+    .await
+    .unwrap();
+    let mut cmd = Command::new(nd_testkit::target_dir().join("debug").join("nd-print"));
+    cmd.args(["--json", "--count", "2", "--chef", "Wanted"])
+        .args(["-h", &format!("127.0.0.1:{out_port}")]);
+    let mut printer = Child::spawn("nd-print", cmd);
+    // The Python hub registers an eater on its hello; its status dumplings
+    // (every second) list it once it has.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let mut watcher = Eater::connect(
+            EaterConfig::new(format!("127.0.0.1:{out_port}"), "w").chef("SystemStatusChef"),
+        )
+        .await
+        .unwrap();
+        let d = tokio::time::timeout(Duration::from_secs(30), watcher.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        if d.payload_value()["dumpling_eater_count"].as_u64() >= Some(2) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "our nd-print never registered"
+        );
+    }
+    send_mixed(&format!("127.0.0.1:{in_port}"), MIXED).await;
+    let status = printer.wait_exit(Duration::from_secs(30));
+    assert!(status.success(), "{:?}", printer.stderr());
+    let ns: Vec<u64> = printer
+        .stdout()
+        .iter()
+        .map(|l| {
+            let d: serde_json::Value = serde_json::from_str(l).unwrap();
+            assert_eq!(d["metadata"]["chef"], "Wanted", "{l}");
+            d["payload"]["n"].as_u64().unwrap()
+        })
+        .collect();
+    assert_eq!(ns, [2, 5]);
+}

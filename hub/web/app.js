@@ -213,6 +213,19 @@ async function hubUrl() {
 // A URL fit for showing: the token hidden.
 const shown = (url) => url.replace(/([?&]token=)[^&]*/, '$1***');
 
+// The page's hello. It shows every chef (the raw feed takes any other),
+// so by default it subscribes to everything; ?chef=NAME (repeatable) and
+// ?kitchen=NAME narrow it at the hub, so the browser downloads only those.
+function hello() {
+  const params = new URLSearchParams(location.search);
+  const h = { eater_name: 'web-dashboard' };
+  const chefs = params.getAll('chef');
+  const kitchens = params.getAll('kitchen');
+  if (chefs.length) h.chefs = chefs;
+  if (kitchens.length) h.kitchens = kitchens;
+  return h;
+}
+
 let backoff = 250;
 async function connect() {
   let url;
@@ -225,7 +238,7 @@ async function connect() {
   const ws = new WebSocket(url);
   ws.onopen = () => {
     backoff = 250;
-    ws.send(JSON.stringify({ eater_name: 'web-dashboard' }));
+    ws.send(JSON.stringify(hello()));
     setState('open', `connected to ${shown(url)}`);
   };
   ws.onmessage = (e) => {

@@ -14,6 +14,8 @@
 //!   payload that is already JSON text.
 //! - [`KitchenHello`] / [`EaterHello`]: the first message on each port.
 //! - [`CloseCode`]: netdumplings' application close codes.
+//! - [`subscription`]: what an eater asks the hub for (chefs, kitchens,
+//!   status, drivers), from its hello, its URL query or a later message.
 //! - [`status`]: the `SystemStatusChef` payload the hub emits.
 //!
 //! # Wire summary
@@ -21,7 +23,9 @@
 //! ```text
 //! kitchen -> hub (in port, 11347):  {"kitchen_name", "interface", "filter", "chefs", "poke_interval"}
 //!                                   then one dumpling per text frame
-//! eater   -> hub (out port, 11348): {"eater_name"}
+//! eater   -> hub (out port, 11348): {"eater_name"} (+ optional "chefs", "kitchens", "status":
+//!                                   a subscription; or ?chef=...&kitchen=... in the URL)
+//!                                   later, optionally: {"subscribe": {...}}
 //! hub     -> eater:                 one dumpling per text frame
 //! dumpling: {"metadata": {"chef", "kitchen", "creation_time", "driver"}, "payload": <any JSON>}
 //! ```
@@ -35,6 +39,7 @@ use serde::{de, Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 pub mod status;
+pub mod subscription;
 
 /// Default host the hub binds to and clients connect to.
 pub const HUB_HOST: &str = "localhost";
@@ -359,11 +364,22 @@ pub struct KitchenHello {
     pub poke_interval: f64,
 }
 
-/// The first message an eater sends on the hub's out port.
+/// The first message an eater sends on the hub's out port: netdumplings'
+/// `{"eater_name"}`, and optionally a subscription ([`subscription`]; a
+/// netdumplings hub ignores the extra keys).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EaterHello {
     /// The eater's name, shown in status dumplings.
     pub eater_name: String,
+    /// Only these chefs (absent: all).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub chefs: Vec<String>,
+    /// Only these kitchens (absent: all).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub kitchens: Vec<String>,
+    /// Whether to get the hub's status dumplings (absent: yes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<bool>,
 }
 
 /// Why a hello message was refused.

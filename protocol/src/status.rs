@@ -60,4 +60,9 @@ pub struct EaterStatus {
     pub info_from_eater: Map<String, Value>,
     /// Where it connected from, and how far behind it is.
     pub info_from_hub: InfoFromHub,
+    /// What it subscribed to (ours; netdumplings' hub has no
+    /// subscriptions, and its clients ignore the key). `None` when read
+    /// from a hub that does not say.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subscription: Option<crate::subscription::Subscription>,
 }
