@@ -1,5 +1,6 @@
 //! Hub fan-out: one kitchen sends [`DUMPLINGS`] dumplings as fast as the
-//! hub reads them; 1 or 10 eaters receive them; [`RUNS`] runs of each hub,
+//! hub reads them; 1 or 10 eaters receive them (and, ours only, 10 eaters
+//! each subscribed to one of 10 chefs, beside 10 taking everything); [`RUNS`] runs of each hub,
 //! alternating, and the medians compared ("lost" sums over the runs). Measured from the first
 //! dumpling sent to the last one received by the last eater; what an eater
 //! has not received when the stream goes quiet counts as lost.

@@ -262,16 +262,18 @@ impl Eater {
 
 /// The hello for `config`: its name, and its filters as a subscription, so
 /// a hub that knows subscriptions sends only what passes them (status
-/// dumplings only if the chef filter lets SystemStatusChef through). The
+/// dumplings only if the chef filter lets SystemStatusChef through and no
+/// kitchen filter is set: they come from no kitchen). The
 /// same filters still run here ([`EaterConfig::wants`]), for a hub that
 /// ignores subscriptions (netdumplings').
 fn hello_for(config: &EaterConfig) -> EaterHello {
     let narrowed = !config.chefs.is_empty() || !config.kitchens.is_empty();
-    let status = config.chefs.is_empty()
-        || config
-            .chefs
-            .iter()
-            .any(|c| c == nd_protocol::SYSTEM_STATUS_CHEF);
+    let status = config.kitchens.is_empty()
+        && (config.chefs.is_empty()
+            || config
+                .chefs
+                .iter()
+                .any(|c| c == nd_protocol::SYSTEM_STATUS_CHEF));
     EaterHello {
         eater_name: config.name.clone(),
         chefs: config.chefs.clone(),
@@ -292,4 +294,35 @@ async fn open(endpoint: &HubEndpoint, config: &EaterConfig) -> Result<Ws, EaterE
         .await
         .map_err(|e| err(e.into()))?;
     Ok(ws)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hello(config: EaterConfig) -> String {
+        serde_json::to_string(&hello_for(&config)).unwrap()
+    }
+
+    #[test]
+    fn the_hello_carries_the_filters_as_a_subscription() {
+        // No filter: netdumplings' hello, byte for byte.
+        assert_eq!(hello(EaterConfig::new("h:1", "e")), r#"{"eater_name":"e"}"#);
+        assert_eq!(
+            hello(EaterConfig::new("h:1", "e").chef("DNSLookupChef")),
+            r#"{"eater_name":"e","chefs":["DNSLookupChef"],"status":false}"#
+        );
+        // nd-hubstatus: status dumplings, nothing else.
+        assert_eq!(
+            hello(EaterConfig::new("h:1", "e").chef(nd_protocol::SYSTEM_STATUS_CHEF)),
+            r#"{"eater_name":"e","chefs":["SystemStatusChef"],"status":true}"#
+        );
+        // Status dumplings come from no kitchen: a kitchen filter leaves them out.
+        let mut c = EaterConfig::new("h:1", "e");
+        c.kitchens = vec!["k1".into()];
+        assert_eq!(
+            hello(c),
+            r#"{"eater_name":"e","kitchens":["k1"],"status":false}"#
+        );
+    }
 }
