@@ -126,6 +126,22 @@ pub fn run() -> anyhow::Result<()> {
     run_subscriptions(&rt)
 }
 
+/// Our release hub on free ports, set up for a run (see the module docs:
+/// queue raised to the run's size, no rate limit), once its out port
+/// accepts: (the process, in port, out port).
+fn start_our_hub() -> (Child, u16, u16) {
+    let (inp, out) = (free_port(), free_port());
+    let mut cmd = Command::new(crate::release_bin("nd-hub"));
+    cmd.args(["-a", "127.0.0.1", "-f", "3600"])
+        .args(["-i", &inp.to_string(), "-o", &out.to_string()])
+        .args(["--eater-queue", &DUMPLINGS.to_string()])
+        .args(["--kitchen-rate", "0"])
+        .env("ND_LOG", "warn");
+    let hub = Child::spawn("nd-hub", cmd);
+    wait_for_port(out, Duration::from_secs(10));
+    (hub, inp, out)
+}
+
 /// Our hub and netdumplings' side by side, 1 and 10 eaters taking everything.
 fn run_python_comparison(rt: &tokio::runtime::Runtime) -> anyhow::Result<()> {
     for eaters in EATERS {
@@ -135,15 +151,7 @@ fn run_python_comparison(rt: &tokio::runtime::Runtime) -> anyhow::Result<()> {
         let mut python = Vec::new();
         for _ in 0..RUNS {
             ours.push({
-                let (inp, out) = (free_port(), free_port());
-                let mut cmd = Command::new(crate::release_bin("nd-hub"));
-                cmd.args(["-a", "127.0.0.1", "-f", "3600"])
-                    .args(["-i", &inp.to_string(), "-o", &out.to_string()])
-                    .args(["--eater-queue", &DUMPLINGS.to_string()])
-                    .args(["--kitchen-rate", "0"])
-                    .env("ND_LOG", "warn");
-                let _hub = Child::spawn("nd-hub", cmd);
-                wait_for_port(out, Duration::from_secs(10));
+                let (_hub, inp, out) = start_our_hub();
                 rt.block_on(fan_out(inp, out, eaters, Eaters::All, 1))?
             });
             python.push({
@@ -204,15 +212,7 @@ fn run_subscriptions(rt: &tokio::runtime::Runtime) -> anyhow::Result<()> {
     for mode in [Eaters::All, Eaters::OneChefEach] {
         let mut runs = Vec::new();
         for _ in 0..RUNS {
-            let (inp, out) = (free_port(), free_port());
-            let mut cmd = Command::new(crate::release_bin("nd-hub"));
-            cmd.args(["-a", "127.0.0.1", "-f", "3600"])
-                .args(["-i", &inp.to_string(), "-o", &out.to_string()])
-                .args(["--eater-queue", &DUMPLINGS.to_string()])
-                .args(["--kitchen-rate", "0"])
-                .env("ND_LOG", "warn");
-            let _hub = Child::spawn("nd-hub", cmd);
-            wait_for_port(out, Duration::from_secs(10));
+            let (_hub, inp, out) = start_our_hub();
             let chefs = SUBSCRIBED_EATERS as u64;
             runs.push(rt.block_on(fan_out(inp, out, SUBSCRIBED_EATERS, mode, chefs))?);
         }

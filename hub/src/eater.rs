@@ -64,6 +64,9 @@ struct Interrupts<'a> {
     reloads: &'a mut watch::Receiver<()>,
     /// Set by the shutdown signal: the queue is written out until then.
     drain_until: Option<tokio::time::Instant>,
+    /// Whether `gone` has resolved (a oneshot must not be awaited again:
+    /// tokio's panics if it is).
+    gone_seen: bool,
 }
 
 /// One interrupt.
@@ -83,7 +86,8 @@ impl Interrupts<'_> {
             .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(86_400));
         tokio::select! {
             biased;
-            r = &mut *self.gone => {
+            r = &mut *self.gone, if !self.gone_seen => {
+                self.gone_seen = true;
                 Interrupt::Gone(r.unwrap_or_else(|_| End::gone("connection lost".into())))
             }
             _ = stopped(self.stop), if !draining => Interrupt::Stop,
@@ -210,6 +214,7 @@ pub(crate) async fn serve_eater<S>(
         stop: &mut stop,
         reloads: &mut reloads,
         drain_until: None,
+        gone_seen: false,
     };
     // Dumplings of an interrupted write that were not handed to the socket.
     let mut unwritten = 0;
@@ -269,6 +274,9 @@ pub(crate) async fn serve_eater<S>(
         }
     };
     let draining = interrupts.drain_until.is_some();
+    // The reader has ended (the eater left, or sent a subscription that
+    // was refused): nobody is left to read the eater's answer to a close.
+    let reader_ended = interrupts.gone_seen;
     state
         .eaters
         .write()
@@ -293,7 +301,7 @@ pub(crate) async fn serve_eater<S>(
     if let Some((code, why)) = &end.close_with {
         let frame = nd_client::session::close_frame((*code).into(), why);
         let _ = tokio::time::timeout(SHUTDOWN_GRACE, async {
-            if sink.send(Message::Close(Some(frame))).await.is_ok() {
+            if sink.send(Message::Close(Some(frame))).await.is_ok() && !reader_ended {
                 let _ = (&mut gone_rx).await;
             }
         })

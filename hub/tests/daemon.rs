@@ -875,3 +875,39 @@ async fn healthz_reports_a_failed_reload_and_503_while_draining() {
     }
     assert_eq!(hub.child.wait_exit(WAIT).code(), Some(0));
 }
+
+/// A refused `subscribe` message ends only that eater: 1008 with the
+/// reason, nothing panics in the hub (its stderr says so), and the next
+/// eater is served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_subscribe_message_closes_that_eater_and_nothing_else() {
+    use futures_util::StreamExt;
+    let hub = Hub::start("");
+    let mut bad = endpoint(&hub.eater_url(), None, None)
+        .connect()
+        .await
+        .unwrap();
+    bad.send(Message::Text("{\"eater_name\": \"bad\"}".into()))
+        .await
+        .unwrap();
+    wait_for_eaters(&hub, 1.0);
+    bad.send(Message::Text("{\"subscribe\": {\"chefs\": 7}}".into()))
+        .await
+        .unwrap();
+    assert_eq!(
+        close_of(&mut bad).await,
+        (
+            1008,
+            "invalid subscription: \"chefs\" must be a list of strings".into()
+        )
+    );
+    // The socket ends without our answering the close: the hub is done.
+    let _ = tokio::time::timeout(WAIT, async { while bad.next().await.is_some() {} }).await;
+    let mut good = eater(&hub, &hub.eater_url(), "good", None, None).await;
+    let mut k = kitchen(&endpoint(&hub.kitchen_url(), None, None), "k").await;
+    send(&mut k, dumpling("k", "TestChef", 1)).await;
+    assert_eq!(next_n(&mut good).await.0, 1);
+    let log = hub.child.stderr().join("\n");
+    assert!(!log.contains("panicked"), "{log}");
+    assert!(log.contains("invalid subscription"), "{log}");
+}

@@ -38,6 +38,23 @@ async fn start_our_hub() -> (SocketAddr, SocketAddr, tokio::sync::oneshot::Sende
     (i, o, tx)
 }
 
+/// netdumplings' own hub on free ports, status every second, once both
+/// ports accept: (the process, in port, out port).
+async fn start_python_hub() -> (Child, u16, u16) {
+    let (in_port, out_port) = (free_port(), free_port());
+    let mut cmd = Command::new(peer_venv().join("bin").join("nd-hub"));
+    cmd.args(["-a", "127.0.0.1", "-i", &in_port.to_string()])
+        .args(["-o", &out_port.to_string(), "-f", "1"]);
+    let hub = Child::spawn("nd-hub(py)", cmd);
+    tokio::task::spawn_blocking(move || {
+        wait_for_port(in_port, Duration::from_secs(30));
+        wait_for_port(out_port, Duration::from_secs(30));
+    })
+    .await
+    .unwrap();
+    (hub, in_port, out_port)
+}
+
 /// Waits until our hub's status reports `n` eaters (so a Python eater that
 /// takes a second to start is registered before anything is sent).
 async fn wait_for_eaters(out: SocketAddr, n: u64) {
@@ -166,25 +183,7 @@ async fn python_nd_print_prints_what_our_hub_fans_out() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn our_eater_and_a_rust_kitchen_work_against_the_python_hub() {
-    let (in_port, out_port) = (free_port(), free_port());
-    let mut cmd = Command::new(peer_venv().join("bin").join("nd-hub"));
-    cmd.args([
-        "-a",
-        "127.0.0.1",
-        "-i",
-        &in_port.to_string(),
-        "-o",
-        &out_port.to_string(),
-        "-f",
-        "1",
-    ]);
-    let _py_hub = Child::spawn("nd-hub(py)", cmd);
-    tokio::task::spawn_blocking(move || {
-        wait_for_port(in_port, Duration::from_secs(30));
-        wait_for_port(out_port, Duration::from_secs(30));
-    })
-    .await
-    .unwrap();
+    let (_py_hub, in_port, out_port) = start_python_hub().await;
 
     let mut eater = Eater::connect(EaterConfig::new(
         format!("127.0.0.1:{out_port}"),
@@ -375,25 +374,7 @@ async fn python_nd_print_subscribed_by_url_query_prints_only_its_chef() {
 /// shows only that chef.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn our_nd_print_chef_filter_still_works_against_the_python_hub() {
-    let (in_port, out_port) = (free_port(), free_port());
-    let mut cmd = Command::new(peer_venv().join("bin").join("nd-hub"));
-    cmd.args([
-        "-a",
-        "127.0.0.1",
-        "-i",
-        &in_port.to_string(),
-        "-o",
-        &out_port.to_string(),
-        "-f",
-        "1",
-    ]);
-    let _py_hub = Child::spawn("nd-hub(py)", cmd);
-    tokio::task::spawn_blocking(move || {
-        wait_for_port(in_port, Duration::from_secs(30));
-        wait_for_port(out_port, Duration::from_secs(30));
-    })
-    .await
-    .unwrap();
+    let (_py_hub, in_port, out_port) = start_python_hub().await;
     let mut cmd = Command::new(nd_testkit::target_dir().join("debug").join("nd-print"));
     cmd.args(["--json", "--count", "2", "--chef", "Wanted"])
         .args(["-h", &format!("127.0.0.1:{out_port}")]);
