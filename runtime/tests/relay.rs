@@ -148,17 +148,6 @@ async fn a_full_buffer_while_the_hub_is_away_keeps_exactly_the_newest() {
     assert_eq!(got, newest, "exactly the newest {BUFFER}, in order");
 }
 
-/// GET `path` from `port` on 127.0.0.1: (status line, body).
-fn http_get(port: u16, path: &str) -> (String, String) {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("metrics port open");
-    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
-    let mut r = String::new();
-    s.read_to_string(&mut r).unwrap();
-    let (head, body) = r.split_once("\r\n\r\n").unwrap();
-    (head.lines().next().unwrap().to_string(), body.to_string())
-}
-
 /// `nd-sniff --metrics` while a replay runs into a hub: the page parses as
 /// Prometheus text, every standard chef has its counters and a call
 /// histogram, the relay says it is connected and counts what the hub got.
@@ -192,7 +181,7 @@ async fn a_kitchens_metrics_parse_and_count_its_chefs_and_relay() {
     // Wait for a few repeats' worth of acknowledgements.
     let deadline = Instant::now() + WAIT;
     let samples = loop {
-        let (status, body) = http_get(port, "/metrics");
+        let (status, body) = nd_testkit::http_get(port, "/metrics");
         assert_eq!(status, "HTTP/1.1 200 OK");
         let samples = parse_prometheus(&body);
         let acked = value(&samples, "nd_sniff_relay_acknowledged_total", &[]).unwrap_or(0.0);
@@ -237,7 +226,7 @@ async fn a_kitchens_metrics_parse_and_count_its_chefs_and_relay() {
     // The hub's own count agrees that dumplings arrived.
     let hub_in = hub.handle.metrics();
     assert!(hub_in.contains("kitchen=\"metered\""), "{hub_in}");
-    let (status, body) = http_get(port, "/healthz");
+    let (status, body) = nd_testkit::http_get(port, "/healthz");
     assert_eq!(status, "HTTP/1.1 200 OK", "{body}");
     assert!(
         body.contains("chefs: 3 of 3 running") && body.contains("hub: connected"),

@@ -348,3 +348,36 @@ pub fn test_pki(dir: &Path, prefix: &str) -> (PathBuf, PathBuf, PathBuf) {
     std::fs::write(&paths.2, key.serialize_pem()).unwrap();
     paths
 }
+
+/// GET `path` from 127.0.0.1:`port` (HTTP/1.1, one request): (status line, body).
+pub fn http_get(port: u16, path: &str) -> (String, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("HTTP port open");
+    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut r = String::new();
+    s.read_to_string(&mut r).unwrap();
+    let (head, body) = r.split_once("\r\n\r\n").unwrap();
+    (head.lines().next().unwrap().to_string(), body.to_string())
+}
+
+/// `systemd-analyze verify` of the unit `text` (its `ExecStart=` program
+/// `installed` replaced by `binary`, since verify checks that it exists):
+/// panics on any error or warning (verify exits 0 on warnings such as an
+/// unknown key; none are allowed).
+pub fn systemd_verify(file_name: &str, text: &str, installed: &str, binary: &str) {
+    assert!(text.contains(&format!("ExecStart={installed} ")), "{text}");
+    let text = text.replace(installed, binary);
+    let dir = std::env::temp_dir().join(format!("nd-verify-{}-{file_name}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let copy = dir.join(file_name);
+    std::fs::write(&copy, text).unwrap();
+    let out = Command::new("systemd-analyze")
+        .args(["verify", "--man=no"])
+        .arg(&copy)
+        .output()
+        .expect("systemd-analyze (Debian package systemd; scripts/setup.sh installs it)");
+    let _ = std::fs::remove_dir_all(&dir);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.trim().is_empty(), "{stderr}");
+}

@@ -2,7 +2,6 @@
 //! clients, and `/metrics` parsed by the Python `prometheus_client`.
 #![allow(dead_code)]
 
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -128,12 +127,7 @@ impl Hub {
 
     /// GET `path` on the metrics port: (status line, body).
     pub fn http_get(&self, path: &str) -> (String, String) {
-        let mut s = std::net::TcpStream::connect(("127.0.0.1", self.metrics_port)).unwrap();
-        write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
-        let mut r = String::new();
-        s.read_to_string(&mut r).unwrap();
-        let (head, body) = r.split_once("\r\n\r\n").unwrap();
-        (head.lines().next().unwrap().to_string(), body.to_string())
+        nd_testkit::http_get(self.metrics_port, path)
     }
 
     /// /metrics, parsed by the Python prometheus_client parser: every
