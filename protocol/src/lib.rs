@@ -28,18 +28,22 @@
 //!                                   later, optionally: {"subscribe": {...}}
 //! hub     -> eater:                 one dumpling per text frame
 //! dumpling: {"metadata": {"chef", "kitchen", "creation_time", "driver"}, "payload": <any JSON>}
+//!           (nd-sniff adds "seq" to the metadata and "instance" to its hello: see
+//!           [`encode_dumpling_with_seq`])
 //! ```
 
 #![forbid(unsafe_code)]
 
-use std::borrow::Cow;
 use std::fmt;
 
-use serde::{de, Deserialize, Serialize};
+use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 pub mod status;
 pub mod subscription;
+mod validate;
+
+pub use validate::{assert_accepted_is_json, validate_dumpling, DumplingSummary, InvalidDumpling};
 
 /// Default host the hub binds to and clients connect to.
 pub const HUB_HOST: &str = "localhost";
@@ -89,6 +93,10 @@ pub struct Metadata {
     pub creation_time: f64,
     /// Whether a packet or the interval poke produced this dumpling.
     pub driver: Driver,
+    /// The kitchen's sequence number ([`encode_dumpling_with_seq`]);
+    /// absent from netdumplings' kitchens and the hub's own dumplings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seq: Option<u64>,
 }
 
 /// A dumpling as an eater receives it.
@@ -119,184 +127,6 @@ impl Dumpling {
     }
 }
 
-/// Why a message is not a dumpling.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum InvalidDumpling {
-    /// Not JSON at all (netdumplings: "Could not interpret dumpling JSON").
-    #[error("could not interpret dumpling JSON: {0}")]
-    NotJson(String),
-    /// JSON, but without `metadata.chef` (netdumplings: "Could not determine chef name").
-    #[error("could not determine chef name")]
-    NoChef,
-    /// JSON, but missing a key or with a bad value for a full [`Dumpling`].
-    #[error("malformed dumpling: {0}")]
-    Malformed(String),
-}
-
-/// What the hub learns from validating a dumpling.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DumplingSummary<'a> {
-    /// `metadata.chef`. netdumplings accepts any JSON value there; a
-    /// non-string is kept as its JSON text so it can still be logged and counted.
-    pub chef: Cow<'a, str>,
-}
-
-/// Validates a message received on the hub's in port, as netdumplings'
-/// `validate_dumpling` does: it must be JSON, an object, with a `metadata`
-/// object holding a `chef` key. Other keys are not checked (netdumplings'
-/// hub does not check them either), and the message is forwarded unchanged.
-pub fn validate_dumpling(text: &str) -> Result<DumplingSummary<'_>, InvalidDumpling> {
-    // The hot path of the hub: one pass over the text with serde_json's
-    // deserializer and one small visitor ([`Field`]), nothing built but the
-    // chef name.
-    // Skipped values (the payload, other metadata keys) are still parsed by
-    // `IgnoredAny`, so a message the hub accepts is JSON all through: a
-    // dumpling whose payload is cut short is rejected. Measured on a
-    // DNSLookupChef-sized dumpling, this is 2x faster than deserialising a
-    // `#[derive(Deserialize)]` envelope and re-parsing its `metadata`.
-    //
-    // Any error here is either bad JSON or JSON of the wrong shape (not an
-    // object, `metadata` not an object, no `chef`): tell them apart only on
-    // this cold path, as netdumplings' two error messages do.
-    let not_json_or_no_chef = || match serde_json::from_str::<de::IgnoredAny>(text) {
-        Ok(_) => InvalidDumpling::NoChef,
-        Err(e) => InvalidDumpling::NotJson(e.to_string()),
-    };
-    let mut de = serde_json::Deserializer::from_str(text);
-    let chef = de::DeserializeSeed::deserialize(METADATA_CHEF, &mut de)
-        .and_then(|chef| de.end().map(|()| chef))
-        .map_err(|_| not_json_or_no_chef())?;
-    let chef = chef.flatten().ok_or(InvalidDumpling::NoChef)?;
-    let mut name = serde_json::Deserializer::from_str(chef.get());
-    let chef = match de::Deserializer::deserialize_str(&mut name, Text).and_then(|t| {
-        name.end()?;
-        Ok(t)
-    }) {
-        Ok(name) => name,
-        // netdumplings accepts any JSON value as the chef; keep its text.
-        Err(_) => Cow::Borrowed(chef.get()),
-    };
-    Ok(DumplingSummary { chef })
-}
-
-/// An object of which one key's value is read (with `seed`) and every other
-/// value parsed and ignored; yields that value, if the key is present. A
-/// repeated key counts once, the last one winning, as in Python's
-/// `json.loads`. Anything but an object is a type error, which
-/// [`validate_dumpling`] reports as "could not determine chef name".
-#[derive(Clone, Copy)]
-struct Field<S> {
-    key: &'static str,
-    seed: S,
-}
-
-/// `{"metadata": {"chef": <raw JSON>}}`, the path [`validate_dumpling`] reads.
-const METADATA_CHEF: Field<Field<std::marker::PhantomData<&RawValue>>> = Field {
-    key: "metadata",
-    seed: Field {
-        key: "chef",
-        seed: std::marker::PhantomData,
-    },
-};
-
-impl<'de, S: de::DeserializeSeed<'de> + Copy> de::DeserializeSeed<'de> for Field<S> {
-    type Value = Option<S::Value>;
-
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_map(self)
-    }
-}
-
-impl<'de, S: de::DeserializeSeed<'de> + Copy> de::Visitor<'de> for Field<S> {
-    type Value = Option<S::Value>;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "an object (looking for {:?})", self.key)
-    }
-
-    fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut found = None;
-        while let Some(is_ours) = map.next_key_seed(KeyIs(self.key))? {
-            if is_ours {
-                found = Some(map.next_value_seed(self.seed)?);
-            } else {
-                map.next_value::<de::IgnoredAny>()?;
-            }
-        }
-        Ok(found)
-    }
-}
-
-/// Whether an object key is the one looked for, compared where it lies:
-/// `Cow<str>`'s `Deserialize` would allocate a `String` for every key of
-/// every dumpling (six per dumpling; malloc and free were ~10% of the hub).
-#[derive(Clone, Copy)]
-struct KeyIs(&'static str);
-
-impl<'de> de::DeserializeSeed<'de> for KeyIs {
-    type Value = bool;
-
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
-        d.deserialize_str(self)
-    }
-}
-
-impl<'de> de::Visitor<'de> for KeyIs {
-    type Value = bool;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a string key")
-    }
-
-    // serde_json hands over a key without escapes borrowed from the input,
-    // one with escapes decoded into its scratch buffer: no allocation.
-    fn visit_str<E: de::Error>(self, key: &str) -> Result<bool, E> {
-        Ok(key == self.0)
-    }
-}
-
-/// A JSON string, borrowed from the input unless it has escapes.
-struct Text;
-
-impl<'de> de::Visitor<'de> for Text {
-    type Value = Cow<'de, str>;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a string")
-    }
-
-    fn visit_borrowed_str<E: de::Error>(self, s: &'de str) -> Result<Self::Value, E> {
-        Ok(Cow::Borrowed(s))
-    }
-
-    fn visit_str<E: de::Error>(self, s: &str) -> Result<Self::Value, E> {
-        Ok(Cow::Owned(s.to_string()))
-    }
-}
-
-/// The fuzzing invariant of [`validate_dumpling`], shared by the fuzz target
-/// and the regression test: text the hub accepts parses as JSON with
-/// `metadata.chef`, as Python's `json.loads` would find it.
-///
-/// Two deliberate gaps, both found by this fuzz target: a lone UTF-16
-/// surrogate escape (`"\ud800"`) and a number beyond f64 (`1e999999`).
-/// Python (so netdumplings' hub) accepts both (a lone surrogate, `inf`),
-/// serde_json's `Value` refuses them; the hub forwards such a dumpling as
-/// netdumplings does, and our eaters report it as invalid and go on.
-#[doc(hidden)]
-pub fn assert_accepted_is_json(text: &str) {
-    match serde_json::from_str::<serde_json::Value>(text) {
-        Ok(v) => assert!(
-            v["metadata"].get("chef").is_some(),
-            "accepted without metadata.chef: {text}"
-        ),
-        Err(e) => assert!(
-            e.to_string().contains("hex escape") || e.to_string().contains("number out of range"),
-            "accepted text is not JSON ({e}): {text}"
-        ),
-    }
-}
-
 /// Builds the JSON text of a dumpling around a payload that is already JSON.
 ///
 /// `payload_json` must be valid JSON (kitchens check what chefs return before
@@ -306,6 +136,22 @@ pub fn encode_dumpling(
     kitchen: Option<&str>,
     creation_time: f64,
     driver: Driver,
+    payload_json: &str,
+) -> String {
+    encode_dumpling_with_seq(chef, kitchen, creation_time, driver, None, payload_json)
+}
+
+/// [`encode_dumpling`] with the kitchen's sequence number as a fifth
+/// metadata key, `"seq"` (what `nd-sniff` relays): with the kitchen's
+/// `instance` from its hello, it names this dumpling for the whole run, so
+/// a federated hub stores a re-sent dumpling once. netdumplings ignores the
+/// key (its hub reads only `chef`; its eaters hand the metadata on as a dict).
+pub fn encode_dumpling_with_seq(
+    chef: &str,
+    kitchen: Option<&str>,
+    creation_time: f64,
+    driver: Driver,
+    seq: Option<u64>,
     payload_json: &str,
 ) -> String {
     let mut out = String::with_capacity(payload_json.len() + chef.len() + 128);
@@ -320,7 +166,12 @@ pub fn encode_dumpling(
     push_json_f64(&mut out, creation_time);
     out.push_str(", \"driver\": \"");
     out.push_str(driver.as_str());
-    out.push_str("\"}, \"payload\": ");
+    out.push('"');
+    if let Some(seq) = seq {
+        out.push_str(", \"seq\": ");
+        out.push_str(&seq.to_string());
+    }
+    out.push_str("}, \"payload\": ");
     out.push_str(payload_json);
     out.push('}');
     out
@@ -362,6 +213,12 @@ pub struct KitchenHello {
     pub chefs: Vec<String>,
     /// Seconds between interval pokes.
     pub poke_interval: f64,
+    /// This kitchen run's identity (random, fixed for the process's life,
+    /// kept across reconnects and hub failovers). With each dumpling's
+    /// `seq` it names the dumpling, so hubs on a bus store a re-sent one
+    /// once. netdumplings' kitchens send none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance: Option<String>,
 }
 
 /// The first message an eater sends on the hub's out port: netdumplings'
@@ -464,6 +321,7 @@ impl CloseCode {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::borrow::Cow;
 
     /// Inputs for the hub_message fuzz target (`just fuzz hub_message`),
     /// replayed as it does: no panic; an accepted dumpling is JSON with
@@ -559,6 +417,22 @@ mod tests {
     }
 
     #[test]
+    fn validate_reads_an_integer_seq_and_ignores_anything_else_there() {
+        let s = validate_dumpling(r#"{"metadata": {"seq": 7, "chef": "c"}}"#).unwrap();
+        assert_eq!((s.chef.as_ref(), s.seq), ("c", Some(7)));
+        for other in [r#""7""#, "-1", "7.5", "null", "[7]", "18446744073709551616"] {
+            let text = format!(r#"{{"metadata": {{"chef": "c", "seq": {other}}}}}"#);
+            assert_eq!(validate_dumpling(&text).unwrap().seq, None, "{other}");
+        }
+        let s = validate_dumpling(r#"{"metadata": {"chef": "c", "seq": 1, "seq": 2}}"#).unwrap();
+        assert_eq!(s.seq, Some(2));
+        assert_eq!(
+            validate_dumpling(r#"{"metadata": {"seq": 1}}"#),
+            Err(InvalidDumpling::NoChef)
+        );
+    }
+
+    #[test]
     fn validate_accepts_non_string_chef_like_python() {
         let s = validate_dumpling(r#"{"metadata": {"chef": 42}}"#).unwrap();
         assert_eq!(s.chef, "42");
@@ -583,6 +457,16 @@ mod tests {
         assert_eq!(d.metadata.driver, Driver::Interval);
         assert_eq!(d.payload.get(), payload);
         assert!(text.contains("1499041214.205803"));
+    }
+
+    #[test]
+    fn a_relayed_dumpling_carries_its_seq_for_both_parsers() {
+        let text = encode_dumpling_with_seq("C", Some("k"), 1.5, Driver::Packet, Some(42), "[1]");
+        assert_eq!(Dumpling::from_json(&text).unwrap().metadata.seq, Some(42));
+        assert_eq!(validate_dumpling(&text).unwrap().seq, Some(42));
+        let plain = encode_dumpling("C", Some("k"), 1.5, Driver::Packet, "[1]");
+        assert!(!plain.contains("seq"));
+        assert_eq!(Dumpling::from_json(&plain).unwrap().metadata.seq, None);
     }
 
     #[test]

@@ -37,8 +37,9 @@ use crate::supervisor::{ChefStatus, ChefWorker};
 pub enum Output {
     /// To a hub, buffering up to `buffer`.
     Hub {
-        /// The hub's in port: URL (see [`nd_client::hub_url`]), CA file, token.
-        endpoint: nd_client::HubEndpoint,
+        /// The hubs' in ports (URL, see [`nd_client::hub_url`]; CA file;
+        /// token), in failover order.
+        endpoints: Vec<nd_client::HubEndpoint>,
         /// Relay buffer, in dumplings.
         buffer: usize,
     },
@@ -166,9 +167,9 @@ pub fn run(mut config: KitchenConfig, stop: Arc<AtomicBool>) -> anyhow::Result<K
                 .name("printer".into())
                 .spawn(move || OutputResult::Printed(relay::print_blocking(&kitchen, rx)))?
         }
-        Output::Hub { endpoint, buffer } => {
+        Output::Hub { endpoints, buffer } => {
             let relay_config = RelayConfig {
-                endpoint: endpoint.clone(),
+                endpoints: endpoints.clone(),
                 kitchen: config.name.clone(),
                 hello: KitchenHello {
                     kitchen_name: config.name.clone(),
@@ -176,6 +177,7 @@ pub fn run(mut config: KitchenConfig, stop: Arc<AtomicBool>) -> anyhow::Result<K
                     filter: config.source.filter_label(),
                     chefs: chef_names.clone(),
                     poke_interval: config.poke_interval.as_secs_f64(),
+                    instance: Some(relay::new_instance()),
                 },
                 buffer: *buffer,
                 wait: replay,

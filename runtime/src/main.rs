@@ -41,14 +41,18 @@ struct Args {
     )]
     kitchen_name: String,
     /// Address where nd-hub is receiving dumplings (HOST:PORT, or a ws:// or
-    /// wss:// URL).
+    /// wss:// URL). Several hubs (`-h hubA,hubB` or `-h hubA -h hubB`):
+    /// the kitchen uses the first that answers and, when it goes away,
+    /// fails over to the next, re-sending what the lost one had not
+    /// acknowledged (hubs federated with --nats store such a dumpling once).
     #[arg(
         short = 'h',
         long,
         value_name = "HOST:PORT",
-        default_value = "localhost:11347"
+        default_value = "localhost:11347",
+        value_delimiter = ','
     )]
-    hub: String,
+    hub: Vec<String>,
     /// CA certificates (PEM) to trust for a wss:// hub, instead of the system's.
     #[arg(long, value_name = "FILE")]
     ca_file: Option<PathBuf>,
@@ -260,11 +264,17 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
             Output::Print
         } else {
             Output::Hub {
-                endpoint: nd_client::HubEndpoint {
-                    url: nd_client::hub_url(&args.hub),
-                    ca_file: args.ca_file.clone(),
-                    token: nd_client::token_from(args.token_file.as_deref())
-                        .context("cannot read the hub token")?,
+                endpoints: {
+                    let token = nd_client::token_from(args.token_file.as_deref())
+                        .context("cannot read the hub token")?;
+                    args.hub
+                        .iter()
+                        .map(|hub| nd_client::HubEndpoint {
+                            url: nd_client::hub_url(hub),
+                            ca_file: args.ca_file.clone(),
+                            token: token.clone(),
+                        })
+                        .collect()
                 },
                 buffer: args.buffer,
             }

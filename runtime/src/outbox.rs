@@ -58,13 +58,20 @@ impl Outbox {
     /// Adds a dumpling at the back, dropping the oldest if full. Returns the
     /// sequence number it got.
     pub fn push(&mut self, text: String) -> u64 {
+        self.push_with(|_| text)
+    }
+
+    /// Adds the dumpling `encode` makes from its sequence number (the relay
+    /// writes the number into the dumpling), dropping the oldest if full.
+    /// Returns the sequence number.
+    pub fn push_with(&mut self, encode: impl FnOnce(u64) -> String) -> u64 {
         if !self.has_room() && self.entries.pop_front().is_some() {
             self.dropped += 1;
             self.written = self.written.saturating_sub(1);
         }
         let seq = self.next_seq;
         self.next_seq += 1;
-        self.entries.push_back((seq, text));
+        self.entries.push_back((seq, encode(seq)));
         seq
     }
 

@@ -161,8 +161,10 @@ impl RelayCounters {
 /// Where and how to relay.
 #[derive(Debug, Clone)]
 pub struct RelayConfig {
-    /// The hub's in port: URL (`ws://` or `wss://`), CA file, token.
-    pub endpoint: nd_client::HubEndpoint,
+    /// The hubs' in ports (URL, CA file, token), in the order they are
+    /// tried: the first that answers is used; when it goes away the relay
+    /// moves to the next (failover), round the list.
+    pub endpoints: Vec<nd_client::HubEndpoint>,
     /// The kitchen's name (in every dumpling's metadata).
     pub kitchen: String,
     /// The hello sent on every connection.
@@ -173,8 +175,38 @@ pub struct RelayConfig {
     pub wait: bool,
 }
 
+/// A dumpling as `--print` writes it (no sequence number: nothing will
+/// deduplicate it).
 fn encode(kitchen: &str, o: &Outgoing) -> String {
     nd_protocol::encode_dumpling(&o.chef, Some(kitchen), o.created, o.driver, &o.payload)
+}
+
+/// A dumpling as the relay sends it: with its outbox sequence number, kept
+/// across re-sends, so its bytes are the same at every hub it reaches.
+fn encode_relayed(kitchen: &str, o: &Outgoing, seq: u64) -> String {
+    nd_protocol::encode_dumpling_with_seq(
+        &o.chef,
+        Some(kitchen),
+        o.created,
+        o.driver,
+        Some(seq),
+        &o.payload,
+    )
+}
+
+/// A random identity for this kitchen run (the hello's `instance`): 128
+/// bits from the OS, in hex. Falls back to time and process id if the OS
+/// has no randomness to give (then unique enough for one machine).
+pub fn new_instance() -> String {
+    let mut bytes = [0u8; 16];
+    if getrandom::fill(&mut bytes).is_err() {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        bytes = (nanos ^ (u128::from(std::process::id()) << 96)).to_be_bytes();
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Runs the relay until `rx` is closed and drained (normal end) or `cancel`
@@ -194,18 +226,28 @@ pub async fn run(
     let mut rx_closed = false;
     let mut backoff = Backoff::default();
     let mut connected_once = false;
-    let url = config.endpoint.display_url();
+    if config.endpoints.is_empty() {
+        tracing::error!("no hub to relay to");
+        return stats.snapshot();
+    }
+    // The hub tried next (an index into `endpoints`).
+    let mut current = 0;
+    let mut url: String;
     // Set when the hub refused our token: retry slowly (an operator may add
     // the token to the hub and reload it; the buffer is kept meanwhile).
     let mut refused = false;
 
     loop {
         // --- connect (keep receiving meanwhile, within the buffer) ---------
+        // Every hub is tried once per round, from `current` on; the backoff
+        // grows between rounds, not between the hubs of one round.
+        let mut tried = 0;
         let mut ws = loop {
             if *cancel.borrow() {
                 return stats.snapshot();
             }
-            match config.endpoint.connect().await {
+            url = config.endpoints[current].display_url();
+            match config.endpoints[current].connect().await {
                 Ok(ws) => break ws,
                 Err(e) => {
                     if !connected_once && backoff.is_fresh() {
@@ -214,6 +256,11 @@ pub async fn run(
                         tracing::debug!("cannot reach nd-hub at {url}: {e}");
                     }
                 }
+            }
+            current = (current + 1) % config.endpoints.len();
+            tried += 1;
+            if tried % config.endpoints.len() != 0 {
+                continue;
             }
             if std::mem::take(&mut refused) {
                 backoff.slow_down();
@@ -362,10 +409,18 @@ pub async fn run(
             }
         };
         stats.connected.store(false, Ordering::Relaxed);
+        // Fail over: the next hub of the list is tried first (with one hub,
+        // the same one again).
+        current = (current + 1) % config.endpoints.len();
         tracing::warn!(
-            "lost nd-hub ({lost}); {} dumplings unacknowledged, {} pending; reconnecting",
+            "lost nd-hub at {url} ({lost}); {} dumplings unacknowledged, {} pending; {}",
             outbox.unacknowledged(),
-            outbox.pending()
+            outbox.pending(),
+            if config.endpoints.len() > 1 {
+                format!("trying {} next", config.endpoints[current].display_url())
+            } else {
+                "reconnecting".to_string()
+            }
         );
     }
 }
@@ -373,7 +428,7 @@ pub async fn run(
 /// Puts a chef's payload into the outbox (the oldest dumpling makes room if full).
 fn accept(outbox: &mut Outbox, stats: &RelayCounters, kitchen: &str, o: &Outgoing) {
     let before = outbox.dropped();
-    outbox.push(encode(kitchen, o));
+    outbox.push_with(|seq| encode_relayed(kitchen, o, seq));
     stats
         .dropped
         .fetch_add(outbox.dropped() - before, Ordering::Relaxed);

@@ -95,7 +95,7 @@ async fn a_full_buffer_while_the_hub_is_away_keeps_exactly_the_newest() {
     let (tx, rx) = mpsc::channel(SENT as usize);
     let (_cancel, cancel) = watch::channel(false);
     let config = RelayConfig {
-        endpoint: nd_client::HubEndpoint::new(&format!("127.0.0.1:{port}")),
+        endpoints: vec![nd_client::HubEndpoint::new(&format!("127.0.0.1:{port}"))],
         kitchen: "k".into(),
         hello: KitchenHello {
             kitchen_name: "k".into(),
@@ -103,6 +103,7 @@ async fn a_full_buffer_while_the_hub_is_away_keeps_exactly_the_newest() {
             filter: String::new(),
             chefs: vec!["TestChef".into()],
             poke_interval: 5.0,
+            instance: None,
         },
         buffer: BUFFER,
         // As a live kitchen: never wait for room, drop the oldest instead.
@@ -233,4 +234,103 @@ async fn a_kitchens_metrics_parse_and_count_its_chefs_and_relay() {
         "{body}"
     );
     drop(kitchen);
+}
+
+/// `nd-sniff -h hubA,hubB`: hub A goes away mid-stream, the relay fails
+/// over to B and re-sends what A had not acknowledged. Between them the
+/// two hubs' eaters get every dumpling, each with the sequence number it
+/// got when it entered the outbox (the same at both hubs: what a bus
+/// deduplicates on); each eater's are in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kitchen_fails_over_to_the_next_hub_and_loses_nothing() {
+    const SENT: u64 = 3000;
+    let a = TestHub::start().await;
+    let b = TestHub::start().await;
+    let (mut eater_a, mut eater_b) = (a.eater().await, b.eater().await);
+    let (tx, rx) = mpsc::channel(64);
+    let (_cancel, cancel) = watch::channel(false);
+    let endpoint = |addr: SocketAddr| nd_client::HubEndpoint::new(&addr.to_string());
+    let config = RelayConfig {
+        endpoints: vec![endpoint(a.in_addr), endpoint(b.in_addr)],
+        kitchen: "k".into(),
+        hello: KitchenHello {
+            kitchen_name: "k".into(),
+            interface: "test".into(),
+            filter: String::new(),
+            chefs: vec!["TestChef".into()],
+            poke_interval: 5.0,
+            instance: Some(relay::new_instance()),
+        },
+        buffer: 100_000,
+        // As a replay: wait for room, never drop.
+        wait: true,
+    };
+    let relay = tokio::spawn(relay::run(config, rx, cancel, Default::default()));
+    let feeder = tokio::spawn(async move {
+        for n in 1..=SENT {
+            tx.send(outgoing(n)).await.expect("the relay takes it");
+            if n % 100 == 0 {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+    });
+    // (payload n, metadata.seq) as each eater gets them.
+    async fn take(eater: &mut Eater, got: &mut Vec<(u64, Option<u64>)>) -> bool {
+        match tokio::time::timeout(Duration::from_millis(200), eater.next()).await {
+            Ok(Some(Ok(d))) => {
+                if d.metadata.chef != nd_protocol::SYSTEM_STATUS_CHEF {
+                    got.push((d.payload_value()["n"].as_u64().unwrap(), d.metadata.seq));
+                }
+                true
+            }
+            Ok(_) => false,
+            Err(_) => true,
+        }
+    }
+    let mut from_a = Vec::new();
+    let deadline = Instant::now() + WAIT;
+    while from_a.len() < 1000 {
+        assert!(Instant::now() < deadline, "hub A got only {}", from_a.len());
+        take(&mut eater_a, &mut from_a).await;
+    }
+    // Hub A shuts down: its kitchen is closed (1001), its eater drained.
+    drop(a);
+    while take(&mut eater_a, &mut from_a).await {
+        if Instant::now() > deadline + WAIT {
+            break;
+        }
+    }
+    let stats = tokio::time::timeout(WAIT * 2, relay)
+        .await
+        .expect("the relay ends once B acknowledged everything")
+        .unwrap();
+    feeder.await.unwrap();
+    let mut from_b = Vec::new();
+    while from_b.last().map(|(n, _)| *n) != Some(SENT) {
+        assert!(
+            Instant::now() < deadline + WAIT * 3,
+            "hub B got {}",
+            from_b.len()
+        );
+        take(&mut eater_b, &mut from_b).await;
+    }
+    for (n, seq) in from_a.iter().chain(&from_b) {
+        assert_eq!(Some(*n), *seq, "seq is the outbox's number, at either hub");
+    }
+    let in_order = |got: &[(u64, Option<u64>)]| got.windows(2).all(|w| w[0].0 < w[1].0);
+    assert!(
+        in_order(&from_a) && in_order(&from_b),
+        "each hub's in order"
+    );
+    let mut all: Vec<u64> = from_a.iter().chain(&from_b).map(|(n, _)| *n).collect();
+    all.sort_unstable();
+    all.dedup();
+    assert_eq!(all, (1..=SENT).collect::<Vec<_>>(), "nothing lost");
+    assert!(from_a.len() < SENT as usize, "A went away mid-stream");
+    assert_eq!(stats.reconnects, 1, "{stats:?}");
+    assert_eq!(stats.dropped, 0, "{stats:?}");
+    // Re-sent after the failover: what A had not acknowledged, and no more
+    // than was written to A.
+    let overlap = from_a.len() + from_b.len() - SENT as usize;
+    assert!(overlap as u64 <= stats.resent, "{overlap} twice, {stats:?}");
 }
