@@ -301,15 +301,17 @@ pub fn run(mut config: KitchenConfig, stop: Arc<AtomicBool>) -> anyhow::Result<K
     }
     report.dropped_before_relay = tx.dropped();
     drop(tx);
-    if stop.load(Ordering::Relaxed) {
-        // Interrupted: the relay gets 2 s to flush, then closes with 4101.
-        std::thread::spawn(move || {
-            std::thread::sleep(Duration::from_secs(2));
-            let _ = cancel_tx.send(true);
-        });
-    } else {
-        drop(cancel_tx);
-    }
+    // Interrupted, now or while the relay still delivers the end of a
+    // replay (to a hub that may never come back): the relay gets 2 s to
+    // flush, then closes with 4101. Without the wait for a later signal, a
+    // finished replay whose hub is unreachable ignored SIGTERM and SIGINT.
+    std::thread::spawn(move || {
+        while !stop.load(Ordering::Relaxed) {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        std::thread::sleep(Duration::from_secs(2));
+        let _ = cancel_tx.send(true);
+    });
     match output.join() {
         Ok(OutputResult::Printed(n)) => report.printed = n,
         Ok(OutputResult::Relayed(s)) => report.relay = Some(s),

@@ -5,6 +5,8 @@
 
 mod common;
 
+use std::time::Duration;
+
 use common::{chef_dir, nd_sniff, pcaps, replay};
 
 /// Runs nd-sniff with `args` (and the standard chefs); returns its stderr
@@ -236,5 +238,36 @@ fn the_kitchen_unit_passes_systemd_analyze_verify() {
         &text,
         "/usr/local/bin/nd-sniff",
         env!("CARGO_BIN_EXE_nd-sniff"),
+    );
+}
+
+/// A replay that has finished capturing but cannot deliver (no hub at any
+/// address of `-h`) still stops on SIGTERM, within the relay's 2 s flush
+/// grace, and says what it could not deliver. It used to retry forever.
+#[test]
+fn a_finished_replay_with_no_hub_stops_on_sigterm() {
+    let (a, b) = (nd_testkit::free_port(), nd_testkit::free_port());
+    let mut cmd = nd_sniff();
+    cmd.arg("-h")
+        .arg(format!("127.0.0.1:{a},127.0.0.1:{b}"))
+        .arg("--no-watch")
+        .arg("--chef-dir")
+        .arg(chef_dir())
+        .arg("--read")
+        .arg(pcaps().join("dns_udp.pcap"));
+    let mut kitchen = nd_testkit::Child::spawn("nd-sniff", cmd);
+    // Both hubs of the list were tried.
+    for port in [a, b] {
+        kitchen.wait_for_line(Duration::from_secs(20), |l| {
+            l.contains("cannot reach nd-hub") && l.contains(&format!(":{port}"))
+        });
+    }
+    let started = std::time::Instant::now();
+    kitchen.signal("TERM");
+    kitchen.wait_exit(Duration::from_secs(10));
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        started.elapsed()
     );
 }
