@@ -23,6 +23,18 @@ fn outgoing(n: u64) -> Outgoing {
     }
 }
 
+/// The hello of the test kitchen "k".
+fn hello(instance: Option<String>) -> KitchenHello {
+    KitchenHello {
+        kitchen_name: "k".into(),
+        interface: "test".into(),
+        filter: String::new(),
+        chefs: vec!["TestChef".into()],
+        poke_interval: 5.0,
+        instance,
+    }
+}
+
 /// A hub serving on 127.0.0.1 (free ports) until dropped.
 struct TestHub {
     handle: nd_hub::HubHandle,
@@ -97,14 +109,7 @@ async fn a_full_buffer_while_the_hub_is_away_keeps_exactly_the_newest() {
     let config = RelayConfig {
         endpoints: vec![nd_client::HubEndpoint::new(&format!("127.0.0.1:{port}"))],
         kitchen: "k".into(),
-        hello: KitchenHello {
-            kitchen_name: "k".into(),
-            interface: "test".into(),
-            filter: String::new(),
-            chefs: vec!["TestChef".into()],
-            poke_interval: 5.0,
-            instance: None,
-        },
+        hello: hello(None),
         buffer: BUFFER,
         // As a live kitchen: never wait for room, drop the oldest instead.
         wait: false,
@@ -253,14 +258,7 @@ async fn a_kitchen_fails_over_to_the_next_hub_and_loses_nothing() {
     let config = RelayConfig {
         endpoints: vec![endpoint(a.in_addr), endpoint(b.in_addr)],
         kitchen: "k".into(),
-        hello: KitchenHello {
-            kitchen_name: "k".into(),
-            interface: "test".into(),
-            filter: String::new(),
-            chefs: vec!["TestChef".into()],
-            poke_interval: 5.0,
-            instance: Some(relay::new_instance()),
-        },
+        hello: hello(Some(relay::new_instance())),
         buffer: 100_000,
         // As a replay: wait for room, never drop.
         wait: true,
