@@ -258,7 +258,7 @@ fn a_finished_replay_with_no_hub_stops_on_sigterm() {
     let mut kitchen = nd_testkit::Child::spawn("nd-sniff", cmd);
     // Both hubs of the list were tried.
     for port in [a, b] {
-        kitchen.wait_for_line(Duration::from_secs(20), |l| {
+        kitchen.wait_for_line(Duration::from_secs(60), |l| {
             l.contains("cannot reach nd-hub") && l.contains(&format!(":{port}"))
         });
     }
