@@ -175,21 +175,16 @@ pub struct RelayConfig {
     pub wait: bool,
 }
 
-/// A dumpling as `--print` writes it (no sequence number: nothing will
-/// deduplicate it).
-fn encode(kitchen: &str, o: &Outgoing) -> String {
-    nd_protocol::encode_dumpling(&o.chef, Some(kitchen), o.created, o.driver, &o.payload)
-}
-
-/// A dumpling as the relay sends it: with its outbox sequence number, kept
-/// across re-sends, so its bytes are the same at every hub it reaches.
-fn encode_relayed(kitchen: &str, o: &Outgoing, seq: u64) -> String {
+/// A dumpling's text. The relay passes its outbox sequence number (kept
+/// across re-sends, so its bytes are the same at every hub it reaches);
+/// `--print` passes none (nothing will deduplicate it).
+fn encode(kitchen: &str, o: &Outgoing, seq: Option<u64>) -> String {
     nd_protocol::encode_dumpling_with_seq(
         &o.chef,
         Some(kitchen),
         o.created,
         o.driver,
-        Some(seq),
+        seq,
         &o.payload,
     )
 }
@@ -428,7 +423,7 @@ pub async fn run(
 /// Puts a chef's payload into the outbox (the oldest dumpling makes room if full).
 fn accept(outbox: &mut Outbox, stats: &RelayCounters, kitchen: &str, o: &Outgoing) {
     let before = outbox.dropped();
-    outbox.push_with(|seq| encode_relayed(kitchen, o, seq));
+    outbox.push_with(|seq| encode(kitchen, o, Some(seq)));
     stats
         .dropped
         .fetch_add(outbox.dropped() - before, Ordering::Relaxed);
@@ -454,7 +449,7 @@ pub fn print_blocking(kitchen: &str, mut rx: mpsc::Receiver<Outgoing>) -> u64 {
     let mut out = std::io::BufWriter::new(stdout.lock());
     let mut n = 0;
     while let Some(o) = rx.blocking_recv() {
-        if writeln!(out, "{}", encode(kitchen, &o)).is_err() {
+        if writeln!(out, "{}", encode(kitchen, &o, None)).is_err() {
             break; // stdout closed (e.g. `| head`)
         }
         n += 1;
