@@ -25,8 +25,9 @@ say() { echo "setup: $*" >&2; }
 demo_pkgs=(libpcap-dev)
 # clang, lld, wasi-libc, libclang-rt-14-dev-wasm32: the C chefs (wasm32-wasi).
 # chromium: the dashboard's browser test (headless). systemd: systemd-analyze
-# verify of the unit files; dpkg-dev: dpkg-deb for the .deb.
-test_pkgs=(clang lld wasi-libc libclang-rt-14-dev-wasm32 chromium systemd)
+# verify of the unit files; dpkg-dev: dpkg-deb for the .deb. nats-server: the
+# bus tests (hubs federated through NATS JetStream) start real servers.
+test_pkgs=(clang lld wasi-libc libclang-rt-14-dev-wasm32 chromium systemd nats-server)
 case "$what" in
 demo) pkgs=("${demo_pkgs[@]}") ;;
 test) pkgs=("${demo_pkgs[@]}" "${test_pkgs[@]}") ;;

@@ -22,7 +22,7 @@
 //! | `eater_queue`, `eater_queue_bytes`, `kitchen_rate`, `kitchen_burst`, `status_freq`, `drain_timeout` | at once, for open connections too (a new status period counts from the last status dumpling) |
 //! | `max_connections` | from the next connection accepted; lowering it closes nobody already connected |
 //! | `tls_cert`, `tls_key` (rotation), `max_message_size`, `hello_timeout`, `slow_eater` | for connections accepted from then on: an open connection keeps the TLS session, WebSocket limits and hello deadline it was set up with, and an eater keeps the slow-eater policy it connected under (switching it to `disconnect` under a connected eater would change what it was promised) |
-//! | `address`, `in_port`, `out_port`, `web`, `metrics`, TLS on/off, `log_format` | need a restart: a reload that changes one is refused as a whole ([`Config::restart_needed`]; `log_format` by `nd-hub` itself), so the hub never runs half of a new configuration |
+//! | `address`, `in_port`, `out_port`, `web`, `metrics`, TLS on/off, `log_format`, `nats*`, `hub_name` | need a restart: a reload that changes one is refused as a whole ([`Config::restart_needed`]; `log_format` by `nd-hub` itself), so the hub never runs half of a new configuration |
 //!
 //! Apart from revoked tokens, a reload disconnects nobody.
 
@@ -151,6 +151,40 @@ pub struct Settings {
     /// (HOST defaults to --address).
     #[arg(long, value_name = "[HOST:]PORT")]
     pub metrics: Option<String>,
+    /// Join a cluster of hubs through NATS JetStream at these servers
+    /// (nats://HOST:PORT, comma-separated): every hub's eaters get every
+    /// hub's kitchens [default: no bus, this hub alone].
+    #[arg(long, value_name = "URL[,URL...]")]
+    pub nats: Option<String>,
+    /// A NATS .creds file (JWT and NKey seed).
+    #[arg(long, value_name = "FILE")]
+    pub nats_creds: Option<PathBuf>,
+    /// A file holding the NATS server's token.
+    #[arg(long, value_name = "FILE")]
+    pub nats_token_file: Option<PathBuf>,
+    /// PEM CA bundle: talk TLS to the NATS servers, trusting these roots.
+    #[arg(long, value_name = "FILE")]
+    pub nats_tls_ca: Option<PathBuf>,
+    /// The JetStream stream the hubs share [default: DUMPLINGS].
+    #[arg(long, value_name = "NAME")]
+    pub nats_stream: Option<String>,
+    /// Seconds the stream keeps a dumpling: the history late eaters can ask
+    /// for [default: 3600].
+    #[arg(long, value_name = "SECONDS")]
+    pub nats_max_age: Option<f64>,
+    /// Bytes the stream keeps before dropping its oldest [default: 1073741824].
+    #[arg(long, value_name = "BYTES")]
+    pub nats_max_bytes: Option<u64>,
+    /// Copies of the stream in a NATS cluster (1-5) [default: 1].
+    #[arg(long, value_name = "COUNT")]
+    pub nats_replicas: Option<usize>,
+    /// Dumplings of this hub's kitchens kept while NATS has not stored them
+    /// (NATS down), published when it is back [default: 100000].
+    #[arg(long, value_name = "COUNT")]
+    pub nats_buffer: Option<usize>,
+    /// This hub's name on the bus [default: the host name].
+    #[arg(long, value_name = "NAME")]
+    pub hub_name: Option<String>,
 }
 
 /// Log format on stderr.
@@ -266,6 +300,8 @@ pub struct Config {
     pub web_port: Option<u16>,
     /// Where /metrics and /healthz are served; none serves neither.
     pub metrics: Option<MetricsListen>,
+    /// The bus to the other hubs; none: this hub alone (the default).
+    pub nats: Option<NatsConfig>,
 }
 
 impl Default for Config {
@@ -298,6 +334,9 @@ impl Config {
         if self.tls.is_some() != new.tls.is_some() {
             changed.push("TLS on/off");
         }
+        if self.nats != new.nats {
+            changed.push("nats*/hub_name");
+        }
         if changed.is_empty() {
             None
         } else {
@@ -328,6 +367,9 @@ impl Settings {
             &mut settings.eater_tokens_file,
             &mut settings.tls_cert,
             &mut settings.tls_key,
+            &mut settings.nats_creds,
+            &mut settings.nats_token_file,
+            &mut settings.nats_tls_ca,
         ]
         .into_iter()
         .flatten()
@@ -366,7 +408,17 @@ impl Settings {
             tls_cert,
             tls_key,
             web,
-            metrics
+            metrics,
+            nats,
+            nats_creds,
+            nats_token_file,
+            nats_tls_ca,
+            nats_stream,
+            nats_max_age,
+            nats_max_bytes,
+            nats_replicas,
+            nats_buffer,
+            hub_name
         )
     }
 
@@ -480,78 +532,29 @@ impl Settings {
             tls,
             web_port: self.web,
             metrics,
+            nats: nats::resolve(nats::NatsKeys {
+                nats: &self.nats,
+                nats_creds: &self.nats_creds,
+                nats_token_file: &self.nats_token_file,
+                nats_tls_ca: &self.nats_tls_ca,
+                nats_stream: &self.nats_stream,
+                nats_max_age: self.nats_max_age,
+                nats_max_bytes: self.nats_max_bytes,
+                nats_replicas: self.nats_replicas,
+                nats_buffer: self.nats_buffer,
+                hub_name: &self.hub_name,
+            })?,
         })
     }
 }
 
-/// toml's error on one line ("line L, column C: message"): its own Display
-/// draws the offending line with a caret over several lines, which reads
-/// badly in a log (one event per line, JSON for journald).
-fn one_line(text: &str, e: &toml::de::Error) -> String {
-    let message = e.message().replace('\n', " ");
-    match e.span() {
-        Some(span) => {
-            let before = &text[..span.start.min(text.len())];
-            let line = before.matches('\n').count() + 1;
-            let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
-            format!("line {line}, column {column}: {message}")
-        }
-        None => message,
-    }
-}
-
-/// `PORT` or `HOST:PORT` (`[v6]:PORT` for an IPv6 literal).
-fn parse_listen(s: &str) -> Result<MetricsListen, String> {
-    let bad = || format!("{s:?} is not PORT or HOST:PORT");
-    if let Ok(port) = s.parse::<u16>() {
-        return Ok(MetricsListen { host: None, port });
-    }
-    let (host, port) = s.rsplit_once(':').ok_or_else(bad)?;
-    let port = port.parse::<u16>().map_err(|_| bad())?;
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    if host.is_empty() {
-        return Err(bad());
-    }
-    Ok(MetricsListen {
-        host: Some(host.to_string()),
-        port,
-    })
-}
-
-/// The tokens from the file's list and the token file together; `None`
-/// when neither is set.
-fn tokens(
-    inline: &Option<Vec<String>>,
-    file: &Option<PathBuf>,
-    key: &'static str,
-) -> Result<Option<Vec<String>>, ConfigError> {
-    if inline.is_none() && file.is_none() {
-        return Ok(None);
-    }
-    let mut all: Vec<String> = inline.clone().unwrap_or_default();
-    if let Some(path) = file {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.clone(),
-            source,
-        })?;
-        all.extend(
-            text.lines()
-                .map(str::trim)
-                .filter(|l| !l.is_empty() && !l.starts_with('#'))
-                .map(str::to_string),
-        );
-    }
-    if let Some(bad) = all.iter().find(|t| t.chars().any(char::is_whitespace)) {
-        return Err(ConfigError::Invalid {
-            key,
-            message: format!(
-                "a token cannot contain whitespace (one of {} chars does)",
-                bad.len()
-            ),
-        });
-    }
-    Ok(Some(all))
-}
-
+mod nats;
+mod parse;
 #[cfg(test)]
 mod tests;
+
+pub use nats::{
+    NatsConfig, DEFAULT_NATS_BUFFER, DEFAULT_NATS_DUPLICATE_WINDOW, DEFAULT_NATS_MAX_AGE,
+    DEFAULT_NATS_MAX_BYTES, DEFAULT_NATS_STREAM,
+};
+use parse::{one_line, parse_listen, tokens};

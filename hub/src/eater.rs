@@ -158,6 +158,7 @@ pub(crate) async fn serve_eater<S>(
         .write()
         .unwrap_or_else(|p| p.into_inner())
         .insert(id, entry.clone());
+    state.eaters_changed();
     info!(
         eater = %name, %peer,
         "dumpling eater connected ({})", describe(&entry.subscription())
@@ -170,7 +171,7 @@ pub(crate) async fn serve_eater<S>(
     // tungstenite's automatic replies.
     let (gone_tx, mut gone_rx) = tokio::sync::oneshot::channel::<End>();
     let reader = {
-        let (entry, name) = (entry.clone(), name.clone());
+        let (entry, name, state) = (entry.clone(), name.clone(), state.clone());
         tokio::spawn(async move {
             let end = loop {
                 let text = match source.next().await {
@@ -191,6 +192,7 @@ pub(crate) async fn serve_eater<S>(
                     Ok(Some(s)) => {
                         info!(eater = %name, %peer, "subscription replaced: {}", describe(&s));
                         entry.resubscribe(s);
+                        state.eaters_changed();
                     }
                     Ok(None) => {}
                     Err(e) => {
@@ -282,6 +284,7 @@ pub(crate) async fn serve_eater<S>(
         .write()
         .unwrap_or_else(|p| p.into_inner())
         .remove(&id);
+    state.eaters_changed();
     if draining {
         // What the drain could not write in time.
         let undelivered = (entry.queue.len() + unwritten) as u64;

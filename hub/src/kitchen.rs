@@ -7,6 +7,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use crate::auth;
+use crate::bus::{self, Bus};
 use crate::handshake::{close, Peer};
 use crate::metrics::{self, SeriesId};
 use crate::queue::Queued;
@@ -73,6 +74,7 @@ pub(crate) async fn serve_kitchen<S>(
     } = peer;
     let name = hello.name.clone();
     let id = state.new_id();
+    let mut to_bus = state.bus.get().map(|b| ToBus::new(b.clone(), &hello, id));
     info!(kitchen = %name, %peer, "dumpling kitchen connected");
     state
         .kitchens
@@ -102,7 +104,7 @@ pub(crate) async fn serve_kitchen<S>(
         let msg = match ready {
             Some(msg) => msg,
             None => {
-                hand_off(&state, &mut run, &mut tally);
+                hand_off(&state, &mut run, &mut tally, &mut to_bus);
                 tokio::select! {
                     _ = stopped(&mut stop) => {
                         close(&mut ws, WsCloseCode::Away, "hub shutting down").await;
@@ -140,8 +142,12 @@ pub(crate) async fn serve_kitchen<S>(
                 // A kitchen's ping acknowledges what it sent before (see
                 // nd-runtime's relay); tungstenite answers it on the next
                 // read. Hand the run over first, so the answer means "in the
-                // eaters' queues", not just "read".
-                hand_off(&state, &mut run, &mut tally);
+                // eaters' queues", not just "read" (with a bus: "stored by
+                // the stream", so a failover loses nothing).
+                hand_off(&state, &mut run, &mut tally, &mut to_bus);
+                if let Some(b) = &to_bus {
+                    b.bus.wait_stored(b.end).await;
+                }
                 continue;
             }
             Some(Ok(_)) => continue,
@@ -167,14 +173,14 @@ pub(crate) async fn serve_kitchen<S>(
             reloads.mark_unchanged();
             // What was read before the reload goes out now: if the token
             // was revoked, not after the close handshake's grace period.
-            hand_off(&state, &mut run, &mut tally);
+            hand_off(&state, &mut run, &mut tally, &mut to_bus);
             let who = (name.as_str(), peer);
             if let Err(why) = apply_reload(&mut ws, &state, &credential, who, &mut bucket).await {
                 break why;
             }
         }
         if let Some(wait) = bucket.take() {
-            hand_off(&state, &mut run, &mut tally);
+            hand_off(&state, &mut run, &mut tally, &mut to_bus);
             // Not reading the socket meanwhile is the back-pressure. A
             // reload cuts the wait short (the new rate applies from the next
             // message; a revoked kitchen is closed at once).
@@ -210,11 +216,17 @@ pub(crate) async fn serve_kitchen<S>(
                         }
                     };
                     last = Some((summary.chef.to_string(), found));
+                    if let Some(b) = &mut to_bus {
+                        b.subject = bus::subject::dumpling(&name, &summary.chef).into();
+                    }
                 }
                 let Some((_, (sid, s))) = &last else {
                     continue; // never: set just above
                 };
                 tally.add(s, text.len());
+                if let Some(b) = &mut to_bus {
+                    b.push(summary.seq);
+                }
                 run.push(Queued { text, series: *sid });
             }
             Err(e) => {
@@ -224,7 +236,7 @@ pub(crate) async fn serve_kitchen<S>(
         }
     };
     // What was read before the kitchen went away is still delivered.
-    hand_off(&state, &mut run, &mut tally);
+    hand_off(&state, &mut run, &mut tally, &mut to_bus);
     state
         .kitchens
         .lock()
@@ -269,16 +281,90 @@ impl Tally {
     }
 }
 
-/// Hands a kitchen's run to the eaters, counted in first (so counts never
-/// show more out than in), and empties it. Every dumpling of the run was
-/// counted in `tally` when it was pushed.
-pub(crate) fn hand_off(state: &State, run: &mut Vec<Queued>, tally: &mut Tally) {
-    tally.flush_series();
-    if !run.is_empty() {
-        state
-            .dumplings_in
-            .fetch_add(run.len() as u64, Ordering::Relaxed);
+/// Most bytes of a kitchen's `instance` taken as its identity on the bus
+/// (nd-sniff's is 32 hex digits); a longer one is ignored (the hub's
+/// stand-in is used), so a peer cannot make every header huge.
+const MAX_INSTANCE: usize = 128;
+
+/// A kitchen task's side of the bus (`--nats`): who it is there, and the
+/// bus data for the dumplings of its current run.
+pub(crate) struct ToBus {
+    pub(crate) bus: Arc<Bus>,
+    origin: bus::Origin,
+    /// The subject of the chef being read (cached like its series).
+    subject: Arc<str>,
+    /// Per dumpling of the run: its subject and `metadata.seq`.
+    meta: Vec<(Arc<str>, Option<u64>)>,
+    /// This connection's own count of dumplings (see `bus::Item`).
+    local_seq: u64,
+    /// The bus log's position after the last run handed over.
+    pub(crate) end: u64,
+}
+
+impl ToBus {
+    fn new(bus: Arc<Bus>, hello: &Hello, connection: u64) -> ToBus {
+        let instance = hello
+            .info
+            .get("instance")
+            .and_then(|v| v.as_str())
+            .filter(|i| !i.is_empty() && i.len() <= MAX_INSTANCE)
+            .map(Arc::from);
+        ToBus {
+            origin: bus::Origin {
+                kitchen: hello.name.as_str().into(),
+                instance,
+                local: bus.local_instance(connection),
+            },
+            subject: Arc::from(""),
+            meta: Vec::with_capacity(MAX_RUN),
+            local_seq: 0,
+            end: 0,
+            bus,
+        }
     }
-    state.fan_out(run);
-    run.clear();
+
+    fn push(&mut self, seq: Option<u64>) {
+        self.meta.push((self.subject.clone(), seq));
+    }
+}
+
+/// Hands a kitchen's run to the eaters (or, with a bus, to the bus, which
+/// delivers it), counted in first (so counts never show more out than
+/// in), and empties it. Every dumpling of the run was counted in `tally`
+/// when it was pushed.
+pub(crate) fn hand_off(
+    state: &State,
+    run: &mut Vec<Queued>,
+    tally: &mut Tally,
+    to_bus: &mut Option<ToBus>,
+) {
+    tally.flush_series();
+    if run.is_empty() {
+        return;
+    }
+    state
+        .dumplings_in
+        .fetch_add(run.len() as u64, Ordering::Relaxed);
+    match to_bus {
+        None => {
+            state.fan_out(run);
+            run.clear();
+        }
+        Some(b) => {
+            let items = run
+                .drain(..)
+                .zip(b.meta.drain(..))
+                .map(|(q, (subject, seq))| {
+                    b.local_seq += 1;
+                    bus::Item {
+                        q,
+                        subject,
+                        seq,
+                        local_seq: b.local_seq,
+                    }
+                })
+                .collect();
+            b.end = b.bus.submit(&b.origin, items);
+        }
+    }
 }

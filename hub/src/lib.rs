@@ -74,6 +74,7 @@
 use tokio::sync::watch;
 
 mod auth;
+mod bus;
 pub mod config;
 mod eater;
 mod filter;
@@ -90,7 +91,7 @@ mod tls;
 pub mod web;
 
 pub use config::{
-    Config, ConfigError, LogFormat, MetricsListen, Settings, SlowEaterPolicy, TlsFiles,
+    Config, ConfigError, LogFormat, MetricsListen, NatsConfig, Settings, SlowEaterPolicy, TlsFiles,
     DEFAULT_EATER_QUEUE, DEFAULT_EATER_QUEUE_BYTES, DEFAULT_HELLO_TIMEOUT, DEFAULT_KITCHEN_BURST,
     DEFAULT_KITCHEN_RATE, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_MESSAGE_SIZE,
 };

@@ -87,7 +87,13 @@ pub async fn bind(config: Config) -> anyhow::Result<BoundHub> {
         registry: std::mem::take(&mut registry),
         counters: metrics::Counters::default(),
         status_series,
+        bus: std::sync::OnceLock::new(),
     });
+    if let Some(nats) = &config.nats {
+        let sink = Arc::new(crate::state::BusSink(Arc::downgrade(&state)));
+        let bus = crate::bus::Bus::start(nats.clone(), sink).await?;
+        let _ = state.bus.set(bus);
+    }
     if let Some(m) = &config.metrics {
         let same = http
             .iter_mut()
@@ -239,6 +245,11 @@ impl BoundHub {
         // Kitchen tasks end once what they read is in the eaters' queues.
         join_within(&mut kitchens, SHUTDOWN_GRACE * 2, "kitchen").await;
         join_within(&mut others, SHUTDOWN_GRACE, "status").await;
+        if let Some(bus) = state.bus.get() {
+            // What the kitchens sent goes to the stream (bounded wait) and
+            // to this hub's eaters before the drain.
+            bus.shutdown().await;
+        }
         let drain = state.live().config.drain_timeout;
         let queued: usize = state
             .eaters

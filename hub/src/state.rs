@@ -4,9 +4,10 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock, Weak};
 use std::time::Instant;
 
+use crate::bus::{self, Bus};
 use crate::config::Config;
 use crate::filter::Filter;
 use crate::metrics::{self, SeriesId};
@@ -184,6 +185,27 @@ pub(crate) struct State {
     pub(crate) counters: metrics::Counters,
     /// The series of the hub's own status dumplings.
     pub(crate) status_series: SeriesId,
+    /// The bus to the other hubs (`--nats`), set once at start-up; unset:
+    /// this hub alone, and kitchens hand their runs straight to the eaters.
+    pub(crate) bus: OnceLock<Arc<Bus>>,
+}
+
+/// The bus's way back into the hub: it delivers to the eaters through
+/// this, without depending on `State` (which holds the bus: hence `Weak`).
+pub(crate) struct BusSink(pub(crate) Weak<State>);
+
+impl bus::Sink for BusSink {
+    fn series(&self, kitchen: &str, chef: &str) -> SeriesId {
+        self.0
+            .upgrade()
+            .map_or(0, |s| s.registry.series(kitchen, chef).0)
+    }
+
+    fn deliver(&self, run: &[Queued]) {
+        if let Some(s) = self.0.upgrade() {
+            s.fan_out(run);
+        }
+    }
 }
 
 impl State {
@@ -209,6 +231,20 @@ impl State {
         if dropped > 0 {
             self.dumplings_dropped.fetch_add(dropped, Ordering::Relaxed);
         }
+    }
+
+    /// Tells the bus (if any) what the eaters now want, after an eater
+    /// connected, left or changed its subscription.
+    pub(crate) fn eaters_changed(&self) {
+        let Some(bus) = self.bus.get() else { return };
+        let subs: Vec<Subscription> = self
+            .eaters
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .map(|e| e.subscription())
+            .collect();
+        bus.set_filter(bus::subject::covering(&subs));
     }
 
     pub(crate) fn status(&self) -> SystemStatus {
@@ -314,7 +350,11 @@ impl State {
             tokens_eater: live.eater_tokens.is_some(),
             tls: live.tls.is_some(),
         };
-        metrics::render(&self.registry, &self.counters, &gauges)
+        let mut page = metrics::render(&self.registry, &self.counters, &gauges);
+        if let Some(bus) = self.bus.get() {
+            bus.sample().render(&mut page);
+        }
+        page
     }
 }
 

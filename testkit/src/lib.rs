@@ -10,6 +10,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod nats;
 pub mod prometheus;
 
 use std::io::{BufRead, BufReader};
