@@ -141,6 +141,7 @@ pub(crate) async fn serve_eater<S>(
         credential,
         mut reloads,
         subscription,
+        history,
     } = peer;
     let name = hello.name.clone();
     let id = state.new_id();
@@ -152,7 +153,15 @@ pub(crate) async fn serve_eater<S>(
         config.eater_queue_bytes,
         config.slow_eater,
     );
-    let entry = Arc::new(EaterEntry::new(hello, peer, queue, subscription));
+    let bus = state.bus.get().cloned();
+    let history = history.filter(|_| bus.is_some());
+    let entry = Arc::new(EaterEntry::new(
+        hello,
+        peer,
+        queue,
+        subscription,
+        history.is_some(),
+    ));
     state
         .eaters
         .write()
@@ -161,8 +170,17 @@ pub(crate) async fn serve_eater<S>(
     state.eaters_changed();
     info!(
         eater = %name, %peer,
-        "dumpling eater connected ({})", describe(&entry.subscription())
+        "dumpling eater connected ({}{})", describe(&entry.subscription()),
+        history.map_or(String::new(), |h| format!(", history: {h:?}"))
     );
+    // An eater that asked for history reads the bus through its own
+    // consumer, history then live (`bus::history`), until it leaves.
+    let feed = bus.zip(history).map(|(bus, history)| {
+        let (state, entry) = (state.clone(), entry.clone());
+        tokio::spawn(crate::bus::history::feed(bus, history, move |run| {
+            state.push_to(&entry, run)
+        }))
+    });
 
     let (mut sink, mut source) = ws.split();
     // The reader watches for the eater closing and for `subscribe`
@@ -284,6 +302,9 @@ pub(crate) async fn serve_eater<S>(
         .write()
         .unwrap_or_else(|p| p.into_inner())
         .remove(&id);
+    if let Some(feed) = feed {
+        feed.abort();
+    }
     state.eaters_changed();
     if draining {
         // What the drain could not write in time.

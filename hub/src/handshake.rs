@@ -10,7 +10,7 @@ use crate::metrics::Refusal;
 use crate::state::{Live, Role, State};
 
 use futures_util::StreamExt;
-use nd_protocol::subscription::{InvalidSubscription, Subscription};
+use nd_protocol::subscription::{History, InvalidSubscription, Subscription};
 use nd_protocol::Hello;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::watch;
@@ -32,6 +32,8 @@ pub(crate) struct Peer {
     /// What an eater asked for (its hello, else its URL query; everything
     /// if neither says). Kitchens: everything, unused.
     pub(crate) subscription: Subscription,
+    /// The history an eater asked for (only with a bus). Kitchens: none.
+    pub(crate) history: Option<History>,
 }
 
 /// What a finished handshake gives the connection's task.
@@ -40,6 +42,7 @@ pub(crate) struct Accepted<S> {
     pub(crate) hello: Hello,
     pub(crate) credential: auth::Credential,
     pub(crate) subscription: Subscription,
+    pub(crate) history: Option<History>,
 }
 
 /// WebSocket limits for a new connection.
@@ -157,9 +160,20 @@ where
             return None;
         }
     };
-    let subscription = if eater {
-        match subscription_of(&hello, query.as_deref()) {
-            Ok(s) => s,
+    let wishes = if eater {
+        subscription_of(&hello, query.as_deref()).and_then(|s| {
+            let history = History::of(&hello.info, query.as_deref())?;
+            if history.is_some() && state.bus.get().is_none() {
+                return Err(InvalidSubscription::NoBus);
+            }
+            Ok((s, history))
+        })
+    } else {
+        Ok((Subscription::all(), None))
+    };
+    let (subscription, history) = {
+        match wishes {
+            Ok(w) => w,
             Err(e) => {
                 state.counters.refused(eater, Refusal::BadHello);
                 warn!("{peer}: invalid subscription: {e}");
@@ -168,14 +182,13 @@ where
                 return None;
             }
         }
-    } else {
-        Subscription::all()
     };
     Some(Accepted {
         ws,
         hello,
         credential,
         subscription,
+        history,
     })
 }
 

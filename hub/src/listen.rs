@@ -407,6 +407,7 @@ pub(crate) async fn serve_role<S>(
         credential: accepted.credential,
         reloads,
         subscription: accepted.subscription,
+        history: accepted.history,
     };
     match role {
         Role::Kitchen => kitchen::serve_kitchen(state, ws, hello, peer, stop).await,

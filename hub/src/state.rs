@@ -45,6 +45,9 @@ pub(crate) struct EaterEntry {
     /// as it is, without taking the lock (every eater of netdumplings'
     /// protocol, and ours unless they subscribe).
     takes_all: AtomicBool,
+    /// Fed from its own consumer of the bus (it asked for history): the
+    /// shared feed ([`State::fan_out_bus`]) skips it.
+    pub(crate) own_feed: bool,
 }
 
 impl EaterEntry {
@@ -54,8 +57,10 @@ impl EaterEntry {
         peer: SocketAddr,
         queue: EaterQueue,
         s: Subscription,
+        own_feed: bool,
     ) -> EaterEntry {
         EaterEntry {
+            own_feed,
             hello,
             peer,
             queue,
@@ -73,7 +78,7 @@ impl EaterEntry {
     }
 
     /// Pushes what this eater wants of a kitchen's run into its queue.
-    fn push_run(
+    pub(crate) fn push_run(
         &self,
         run: &[Queued],
         registry: &metrics::Registry,
@@ -203,7 +208,7 @@ impl bus::Sink for BusSink {
 
     fn deliver(&self, run: &[Queued]) {
         if let Some(s) = self.0.upgrade() {
-            s.fan_out(run);
+            s.fan_out_bus(run);
         }
     }
 }
@@ -220,12 +225,34 @@ impl State {
     /// Pushes a kitchen's run of dumplings, in order, into every eater's
     /// queue (one lock and one wake-up per eater for the run).
     pub(crate) fn fan_out(&self, run: &[Queued]) {
+        self.fan_out_to(run, false);
+    }
+
+    /// [`State::fan_out`] for what the bus's shared feed delivers: not to
+    /// eaters fed by their own consumer (history).
+    pub(crate) fn fan_out_bus(&self, run: &[Queued]) {
+        self.fan_out_to(run, true);
+    }
+
+    /// Pushes a run into one eater's queue (a history feed).
+    pub(crate) fn push_to(&self, eater: &EaterEntry, run: &[Queued]) {
+        let mut dropped = 0;
+        eater.push_run(run, &self.registry, self.status_series, &mut dropped);
+        if dropped > 0 {
+            self.dumplings_dropped.fetch_add(dropped, Ordering::Relaxed);
+        }
+    }
+
+    fn fan_out_to(&self, run: &[Queued], skip_own_feeds: bool) {
         if run.is_empty() {
             return;
         }
         let eaters = self.eaters.read().unwrap_or_else(|p| p.into_inner());
         let mut dropped = 0;
         for eater in eaters.values() {
+            if skip_own_feeds && eater.own_feed {
+                continue;
+            }
             eater.push_run(run, &self.registry, self.status_series, &mut dropped);
         }
         if dropped > 0 {
@@ -242,6 +269,7 @@ impl State {
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .values()
+            .filter(|e| !e.own_feed)
             .map(|e| e.subscription())
             .collect();
         bus.set_filter(bus::subject::covering(&subs));

@@ -329,3 +329,69 @@ async fn nats_down_local_delivery_goes_on_and_the_bus_catches_up() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_eater_gets_the_history_then_the_live_stream_no_gap_no_repeat() {
+    const N: u64 = 2000;
+    let nats = NatsServer::start();
+    let a = bus_hub(&nats.url(), "A", "");
+    let b = bus_hub(&nats.url(), "B", "");
+    let k = Kitchen::start("k", &[&a]);
+    k.feed(1, N / 2).await;
+    // Once the stream has the first half (B's live eater sees it)...
+    let mut live = eater(&b, "live").await;
+    let mut got_live = Got::default();
+    k.feed(N / 2 + 1, N / 2 + 10).await;
+    Got::collect(&mut live, 10, &mut got_live, &[&a, &b]).await;
+    // ... eaters join B asking for the last minute, and for the last
+    // dumpling of each chef; the kitchen goes on meanwhile.
+    let url = |q: &str| format!("{}/?{q}", b.eater_url());
+    let mut since = common::eater(&b, &url("since=60"), "since", None, None).await;
+    let mut last = common::eater(&b, &url("last=1"), "last", None, None).await;
+    k.feed(N / 2 + 11, N).await;
+    k.finish().await;
+    let mut got = Got::default();
+    Got::collect(&mut since, N as usize, &mut got, &[&a, &b]).await;
+    got.assert_once("the eater with since=60", &["k"], N, true);
+    // The last eater starts wherever the chef's last dumpling was when it
+    // joined: read until the kitchen's last.
+    let mut got = Got::default();
+    let deadline = Instant::now() + WAIT;
+    while got.0.get("k").and_then(|v| v.last()) != Some(&N) {
+        assert!(
+            Instant::now() < deadline,
+            "{:?}\n{}",
+            got.summary(),
+            describe(&[&a, &b])
+        );
+        got.take(&mut last, Duration::from_millis(500)).await;
+    }
+    got.take(&mut last, Duration::from_millis(700)).await;
+    let ns = &got.0["k"];
+    assert!(
+        (N / 2 + 10..N).contains(&ns[0]),
+        "starts at the chef's last when it joined: {}",
+        ns[0]
+    );
+    assert_eq!(
+        ns[1..].to_vec(),
+        (ns[0] + 1..=N).collect::<Vec<_>>(),
+        "then every later one, once, in order"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn history_without_a_bus_is_refused_with_a_reason() {
+    use futures_util::SinkExt;
+    let hub = Hub::start("");
+    let url = format!("{}/?since=60", hub.eater_url());
+    let mut ws = common::endpoint(&url, None, None).connect().await.unwrap();
+    ws.send(tokio_tungstenite::tungstenite::Message::Text(
+        "{\"eater_name\": \"late\"}".into(),
+    ))
+    .await
+    .unwrap();
+    let (code, reason) = common::close_of(&mut ws).await;
+    assert_eq!(code, 1008);
+    assert!(reason.contains("needs a hub on a bus"), "{reason}");
+}

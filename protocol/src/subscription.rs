@@ -109,6 +109,77 @@ impl Subscription {
     }
 }
 
+/// Longest history an eater may ask for (`since`): a day. The stream's
+/// retention (`nats_max_age`) usually holds less; asking for more than it
+/// holds gets what it holds.
+pub const MAX_SINCE_SECS: f64 = 86_400.0;
+
+/// Recent history an eater asks for, served by a hub on a bus (`--nats`)
+/// from the stream before the live feed, with no gap and no repeat between
+/// the two: `"since": SECONDS` / `?since=SECONDS` (every dumpling of the
+/// last SECONDS), or `"last": true` / `?last=1` (the last dumpling of each
+/// kitchen's chefs).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum History {
+    /// Every dumpling of the last this many seconds.
+    Since(f64),
+    /// The last dumpling of each (kitchen, chef).
+    LastPerChef,
+}
+
+impl History {
+    /// The history asked for in a hello (`since`, `last`), else in the URL
+    /// query; `None`: live only (what netdumplings' eaters get).
+    pub fn of(
+        object: &Map<String, Value>,
+        query: Option<&str>,
+    ) -> Result<Option<History>, InvalidSubscription> {
+        let mut since = None;
+        let mut last = false;
+        if object.contains_key("since") || object.contains_key("last") {
+            match object.get("since") {
+                None | Some(Value::Null) => {}
+                Some(Value::Number(n)) => since = n.as_f64(),
+                Some(_) => return Err(InvalidSubscription::NotSeconds),
+            }
+            match object.get("last") {
+                None | Some(Value::Null) => {}
+                Some(Value::Bool(b)) => last = *b,
+                Some(_) => return Err(InvalidSubscription::NotABool("last")),
+            }
+        } else if let Some(query) = query {
+            for (key, value) in url::form_urlencoded::parse(query.as_bytes()) {
+                match key.as_ref() {
+                    "since" => {
+                        since = Some(
+                            value
+                                .parse::<f64>()
+                                .map_err(|_| InvalidSubscription::NotSeconds)?,
+                        )
+                    }
+                    "last" => {
+                        last = match value.as_ref() {
+                            "1" | "true" | "yes" => true,
+                            "0" | "false" | "no" => false,
+                            _ => return Err(InvalidSubscription::NotABool("last")),
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        match (since, last) {
+            (Some(_), true) => Err(InvalidSubscription::SinceAndLast),
+            (Some(s), false) if s.is_finite() && s > 0.0 && s <= MAX_SINCE_SECS => {
+                Ok(Some(History::Since(s)))
+            }
+            (Some(_), false) => Err(InvalidSubscription::NotSeconds),
+            (None, true) => Ok(Some(History::LastPerChef)),
+            (None, false) => Ok(None),
+        }
+    }
+}
+
 /// Why a subscription was refused (the eater is closed with 1008 and this).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum InvalidSubscription {
@@ -121,6 +192,15 @@ pub enum InvalidSubscription {
     /// A list longer than [`MAX_NAMES`].
     #[error("\"{0}\" lists more than {MAX_NAMES} names")]
     TooMany(&'static str),
+    /// `since` is not a number of seconds in (0, [`MAX_SINCE_SECS`]].
+    #[error("\"since\" must be a number of seconds greater than 0 and at most {MAX_SINCE_SECS}")]
+    NotSeconds,
+    /// Both `since` and `last`.
+    #[error("ask for \"since\" or \"last\", not both")]
+    SinceAndLast,
+    /// History without a bus to serve it from.
+    #[error("history (\"since\", \"last\") needs a hub on a bus (nd-hub --nats)")]
+    NoBus,
     /// A `subscribe` message that is not `{"subscribe": {...}}`.
     #[error("a subscribe message is {{\"subscribe\": {{...}}}}")]
     NotAnObject,
@@ -239,6 +319,58 @@ mod tests {
         assert_eq!(
             parse_subscribe(r#"{"subscribe": []}"#),
             Err(InvalidSubscription::NotAnObject)
+        );
+    }
+}
+
+#[cfg(test)]
+mod history_tests {
+    use super::*;
+
+    fn of(hello: &str, query: Option<&str>) -> Result<Option<History>, InvalidSubscription> {
+        let v: Value = serde_json::from_str(hello).unwrap();
+        History::of(v.as_object().unwrap(), query)
+    }
+
+    #[test]
+    fn history_from_the_hello_or_the_url() {
+        assert_eq!(of(r#"{"eater_name":"e"}"#, None), Ok(None));
+        assert_eq!(
+            of(r#"{"since":300}"#, None),
+            Ok(Some(History::Since(300.0)))
+        );
+        assert_eq!(of(r#"{"since":0.5}"#, None), Ok(Some(History::Since(0.5))));
+        assert_eq!(of(r#"{"last":true}"#, None), Ok(Some(History::LastPerChef)));
+        assert_eq!(of(r#"{"last":false}"#, None), Ok(None));
+        assert_eq!(
+            of("{}", Some("since=60&chef=A")),
+            Ok(Some(History::Since(60.0)))
+        );
+        assert_eq!(of("{}", Some("last=1")), Ok(Some(History::LastPerChef)));
+        // The hello wins over the URL, as for subscriptions.
+        assert_eq!(
+            of(r#"{"since":5}"#, Some("last=1")),
+            Ok(Some(History::Since(5.0)))
+        );
+        for bad in [
+            r#"{"since":0}"#,
+            r#"{"since":-1}"#,
+            r#"{"since":"5"}"#,
+            r#"{"since":1e9}"#,
+        ] {
+            assert_eq!(of(bad, None), Err(InvalidSubscription::NotSeconds), "{bad}");
+        }
+        assert_eq!(
+            of("{}", Some("since=soon")),
+            Err(InvalidSubscription::NotSeconds)
+        );
+        assert_eq!(
+            of(r#"{"last":1}"#, None),
+            Err(InvalidSubscription::NotABool("last"))
+        );
+        assert_eq!(
+            of(r#"{"since":5,"last":true}"#, None),
+            Err(InvalidSubscription::SinceAndLast)
         );
     }
 }

@@ -38,6 +38,7 @@
 //!   it, and this hub dying before the bus returns would lose it).
 
 mod consume;
+pub(crate) mod history;
 mod log;
 mod publish;
 mod seen;

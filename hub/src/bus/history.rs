@@ -1,0 +1,78 @@
+//! History for a late eater (`since`, `last`): its own ordered consumer,
+//! started in the past (by time, or at the last dumpling of each subject)
+//! and left running into the live stream. One consumer reads both, so
+//! there is no seam between history and live: no gap, no repeat.
+//!
+//! Such an eater is left out of the hub's shared feed (the fan-out of the
+//! bus's deliveries skips it); the hub's status dumplings still reach it
+//! directly. While the bus is down it gets nothing from the kitchens (the
+//! hub's degraded mode feeds the shared feed only) and then resumes where
+//! it was: late, but with nothing missing.
+
+use std::sync::Arc;
+
+use async_nats::jetstream::consumer::DeliverPolicy;
+use async_nats::jetstream::Message;
+use futures_util::StreamExt;
+use nd_protocol::subscription::History;
+use tracing::{debug, warn};
+
+use super::consume::{decode, key, open, read_batch, resume};
+use super::{seen, subject, Bus};
+use crate::queue::Queued;
+
+/// Where the eater's consumer starts.
+fn start(history: History) -> DeliverPolicy {
+    match history {
+        History::Since(secs) => DeliverPolicy::ByStartTime {
+            start_time: time::OffsetDateTime::now_utc() - time::Duration::seconds_f64(secs),
+        },
+        History::LastPerChef => DeliverPolicy::LastPerSubject,
+    }
+}
+
+/// Feeds one eater from the stream, from `history` on, through `push`
+/// (which applies the eater's subscription), until the task is aborted
+/// (the eater leaves).
+pub(crate) async fn feed(
+    bus: Arc<Bus>,
+    history: History,
+    push: impl Fn(&[Queued]) + Send + Sync + 'static,
+) {
+    // The start is fixed when the eater connects, not when a retry runs.
+    let first = start(history);
+    let mut last: Option<u64> = None;
+    let mut seen = seen::Seen::default();
+    let (mut stop, mut batch) = (bus.stop.subscribe(), Vec::<Message>::new());
+    loop {
+        let mut messages = match open(&bus, subject::ALL, resume(last, first)).await {
+            Ok(m) => m,
+            Err(e) => {
+                warn!(hub = %bus.config.hub_name, "an eater's history: {e}; retrying");
+                if super::consume::pause(&mut stop).await {
+                    return;
+                }
+                continue;
+            }
+        };
+        loop {
+            let first = messages.next().await;
+            let read = read_batch(&bus, first, &mut messages, &mut batch, &mut last);
+            let run: Vec<Queued> = batch
+                .drain(..)
+                .filter(|m| key(m).is_none_or(|(i, seq)| seen.first(i, seq)))
+                .filter_map(|m| decode(&bus, &m))
+                .collect();
+            if !run.is_empty() {
+                push(&run);
+            }
+            if let Err(e) = read {
+                debug!("an eater's history consumer: {e}; setting it up again");
+                if super::consume::pause(&mut stop).await {
+                    return;
+                }
+                break;
+            }
+        }
+    }
+}
