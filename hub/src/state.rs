@@ -14,7 +14,7 @@ use crate::metrics::{self, SeriesId};
 use crate::queue::{EaterQueue, Queued};
 use crate::{auth, tls};
 
-use nd_protocol::status::{EaterStatus, InfoFromHub, KitchenStatus, SystemStatus};
+use nd_protocol::status::{EaterStatus, HubSummary, InfoFromHub, KitchenStatus, SystemStatus};
 use nd_protocol::subscription::Subscription;
 use nd_protocol::Hello;
 use tokio::sync::watch;
@@ -211,6 +211,37 @@ impl bus::Sink for BusSink {
             s.fan_out_bus(run);
         }
     }
+
+    fn summary(&self) -> HubSummary {
+        let Some(s) = self.0.upgrade() else {
+            return HubSummary {
+                hub_name: String::new(),
+                bus: String::new(),
+                kitchens: Vec::new(),
+                eater_count: 0,
+                dumplings_in: 0,
+                dumplings_out: 0,
+                uptime: 0.0,
+            };
+        };
+        let kitchens = s
+            .kitchens
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .map(|k| k.hello.name.clone())
+            .collect();
+        let eater_count = s.eaters.read().unwrap_or_else(|p| p.into_inner()).len();
+        HubSummary {
+            hub_name: String::new(),
+            bus: String::new(),
+            kitchens,
+            eater_count,
+            dumplings_in: s.dumplings_in.load(Ordering::Relaxed),
+            dumplings_out: s.dumplings_out.load(Ordering::Relaxed),
+            uptime: s.started.elapsed().as_secs_f64(),
+        }
+    }
 }
 
 impl State {
@@ -276,6 +307,8 @@ impl State {
     }
 
     pub(crate) fn status(&self) -> SystemStatus {
+        // Before the locks below: the bus's summary of this hub takes them.
+        let cluster = self.bus.get().map(|b| b.cluster());
         let kitchens = self.kitchens.lock().unwrap_or_else(|p| p.into_inner());
         let eaters = self.eaters.read().unwrap_or_else(|p| p.into_inner());
         SystemStatus {
@@ -310,6 +343,7 @@ impl State {
                 })
                 .collect(),
             total_dumplings_dropped: self.dumplings_dropped.load(Ordering::Relaxed),
+            cluster,
         }
     }
 

@@ -101,6 +101,32 @@ async fn eater(hub: &Hub, name: &str) -> Eater {
     common::eater(hub, &hub.eater_url(), name, None, None).await
 }
 
+/// The next status dumpling read by `e` whose cluster satisfies `ready`.
+async fn cluster_status(
+    e: &mut Eater,
+    ready: impl Fn(&nd_protocol::status::ClusterStatus) -> bool,
+) -> nd_protocol::status::SystemStatus {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        assert!(
+            Instant::now() < deadline,
+            "no status with the cluster expected"
+        );
+        let Ok(Some(d)) = tokio::time::timeout(Duration::from_secs(2), e.next()).await else {
+            continue;
+        };
+        let d = d.expect("a valid dumpling");
+        if d.metadata.chef != nd_protocol::SYSTEM_STATUS_CHEF {
+            continue;
+        }
+        let status: nd_protocol::status::SystemStatus =
+            serde_json::from_str(d.payload.get()).expect("a status payload");
+        if status.cluster.as_ref().is_some_and(&ready) {
+            return status;
+        }
+    }
+}
+
 /// The hubs' bus metrics and warnings, for a failure message.
 fn describe(hubs: &[&Hub]) -> String {
     let mut out = String::new();
@@ -198,7 +224,7 @@ async fn every_eater_of_every_hub_gets_every_kitchen_once_in_order() {
     let nats = NatsServer::start();
     let hubs: Vec<Hub> = ["A", "B", "C"]
         .iter()
-        .map(|name| bus_hub(&nats.url(), name, ""))
+        .map(|name| bus_hub(&nats.url(), name, "status_freq = 1\n"))
         .collect();
     let mut eaters = Vec::new();
     for h in &hubs {
@@ -221,6 +247,32 @@ async fn every_eater_of_every_hub_gets_every_kitchen_once_in_order() {
         .await;
         got.assert_once(&format!("eater of hub {h}"), &["k1", "k2"], N, true);
     }
+    // The status dumpling of hub C: its own keys as netdumplings has them
+    // (no kitchen of its own), and the cluster: three hubs, k1 on A, k2 on
+    // B, an eater on each.
+    let status = cluster_status(&mut eaters[2], |c| {
+        c.hub_count == 3 && c.total_kitchens == 2
+    })
+    .await;
+    assert_eq!(status.dumpling_kitchen_count, 0);
+    assert_eq!(status.dumpling_eater_count, 1);
+    let c = status.cluster.expect("a cluster key");
+    assert_eq!(c.bus, "connected");
+    let hubs_seen: Vec<(&str, Vec<String>, usize)> = c
+        .hubs
+        .iter()
+        .map(|h| (h.hub_name.as_str(), h.kitchens.clone(), h.eater_count))
+        .collect();
+    assert_eq!(
+        hubs_seen,
+        [
+            ("A", vec!["k1".to_string()], 1),
+            ("B", vec!["k2".to_string()], 1),
+            ("C", vec![], 1)
+        ]
+    );
+    assert_eq!(c.total_eaters, 3);
+    assert!(c.total_dumplings_in >= 2 * N, "{}", c.total_dumplings_in);
     let (s1, s2) = (k1.finish().await, k2.finish().await);
     assert_eq!((s1.dropped, s2.dropped), (0, 0));
     // Each hub's /metrics: its own kitchen's dumplings published, the

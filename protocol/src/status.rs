@@ -27,6 +27,50 @@ pub struct SystemStatus {
     /// Extra (not in netdumplings): dumplings dropped for slow eaters, in total.
     #[serde(default)]
     pub total_dumplings_dropped: u64,
+    /// Extra, from a hub on a bus (`--nats`): every hub of the cluster.
+    /// The keys above stay this hub's own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<ClusterStatus>,
+}
+
+/// The hubs of a cluster, as one hub sees them on the bus (each hub
+/// publishes its summary every few seconds; one not heard from for three
+/// periods is left out).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClusterStatus {
+    /// This hub's link to the bus: `connected`, `degraded` (connected,
+    /// but the stream is slow: its eaters get its own kitchens directly)
+    /// or `down` (the same, disconnected).
+    pub bus: String,
+    /// Every hub heard from, this one included, by name.
+    pub hubs: Vec<HubSummary>,
+    /// Hubs heard from.
+    pub hub_count: usize,
+    /// Kitchens connected to any hub.
+    pub total_kitchens: usize,
+    /// Eaters connected to any hub.
+    pub total_eaters: usize,
+    /// Valid dumplings all hubs received from their kitchens.
+    pub total_dumplings_in: u64,
+}
+
+/// One hub of a cluster.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HubSummary {
+    /// Its `hub_name`.
+    pub hub_name: String,
+    /// Its link to the bus (as [`ClusterStatus::bus`]).
+    pub bus: String,
+    /// Names of the kitchens connected to it.
+    pub kitchens: Vec<String>,
+    /// Eaters connected to it.
+    pub eater_count: usize,
+    /// Valid dumplings it received from its kitchens.
+    pub dumplings_in: u64,
+    /// Dumplings it wrote to its eaters.
+    pub dumplings_out: u64,
+    /// Seconds since it started.
+    pub uptime: f64,
 }
 
 /// Where a peer connected from, as the hub saw it.

@@ -37,6 +37,7 @@
 //!   (within [`PING_ACK_WAIT`]; with the bus down, at once: the log holds
 //!   it, and this hub dying before the bus returns would lose it).
 
+mod cluster;
 mod consume;
 pub(crate) mod history;
 mod log;
@@ -73,6 +74,10 @@ pub(crate) trait Sink: Send + Sync + 'static {
     fn series(&self, kitchen: &str, chef: &str) -> SeriesId;
     /// Pushes a run into the eaters' queues, in order.
     fn deliver(&self, run: &[Queued]);
+    /// This hub's summary for the cluster's status (name and bus link
+    /// are filled in by the bus). It takes the state's kitchen and eater
+    /// locks: never ask the bus for `cluster()` while holding them.
+    fn summary(&self) -> nd_protocol::status::HubSummary;
 }
 
 /// Who sent a run: a kitchen connected to this hub.
@@ -163,6 +168,8 @@ pub(crate) struct Bus {
     pub(crate) counters: Counters,
     /// Stops the bus's tasks ([`Bus::shutdown`]).
     stop: watch::Sender<bool>,
+    /// The other hubs' status (`cluster`).
+    peers: cluster::Peers,
 }
 
 impl Bus {
@@ -235,11 +242,13 @@ impl Bus {
             sink,
             counters: Counters::default(),
             stop: watch::Sender::new(false),
+            peers: cluster::Peers::default(),
             config,
         });
         let stop = bus.stop.subscribe();
         tokio::spawn(publish::run(bus.clone(), stop.clone()));
         tokio::spawn(consume::run(bus.clone(), stop.clone()));
+        tokio::spawn(cluster::run(bus.clone(), stop.clone()));
         tokio::spawn(watch_health(bus.clone(), stop));
         Ok(bus)
     }
