@@ -60,7 +60,7 @@ fuzz seconds="60" target="all":
     scripts/fuzz.sh {{seconds}} {{target}}
 
 # Benchmarks, each beside its reference (the Python peer, native code); figures in BENCHMARKS.md.
-# `just bench hub|chef|swap|kitchen|polyglot` runs one.
+# `just bench hub|chef|swap|kitchen|polyglot|bus` runs one.
 bench what="all": peer chefs
     cargo build --release --workspace --bins
     "$CARGO_TARGET_DIR/release/nd-bench" {{what}}

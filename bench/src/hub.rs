@@ -91,7 +91,7 @@ const SUBSCRIBED_EATERS: usize = 10;
 
 /// How the eaters of a run subscribe.
 #[derive(Clone, Copy, PartialEq)]
-enum Eaters {
+pub(crate) enum Eaters {
     /// Each takes every dumpling.
     All,
     /// Eater `i` takes only `Chef{i}` (the run has as many chefs as eaters).
@@ -99,15 +99,15 @@ enum Eaters {
 }
 
 /// One run's outcome.
-struct Outcome {
+pub(crate) struct Outcome {
     /// Seconds from first send to last receipt.
-    secs: f64,
+    pub(crate) secs: f64,
     /// Dumplings received, summed over eaters.
-    delivered: u64,
+    pub(crate) delivered: u64,
 }
 
 impl Outcome {
-    fn rate(&self) -> f64 {
+    pub(crate) fn rate(&self) -> f64 {
         self.delivered as f64 / self.secs
     }
 }
@@ -233,7 +233,9 @@ fn run_subscriptions(rt: &tokio::runtime::Runtime) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn fan_out(
+/// One run: a kitchen on `in_port`, `eaters` eaters on `out_port` (the
+/// same hub's, or another hub's on the bus: `bus`).
+pub(crate) async fn fan_out(
     in_port: u16,
     out_port: u16,
     eaters: usize,

@@ -13,6 +13,8 @@
 //!   running, for a cached and a never-compiled chef.
 //! - [`kitchen`]: `nd-sniff` end to end with the three standard chefs vs
 //!   the Python netdumplings chefs (scapy) on the same capture.
+//! - [`bus`]: hubs federated through NATS JetStream: kitchen -> hub A ->
+//!   NATS -> hub B -> eater beside the single hub (`nd-hub --nats`).
 //! - [`polyglot`]: PacketCountChef in every chef language (Rust, C, Zig,
 //!   JavaScript, Python), packets/s and the ratio to Rust.
 //!
@@ -22,6 +24,7 @@
 
 #![forbid(unsafe_code)]
 
+mod bus;
 mod chef;
 mod hub;
 mod kitchen;
@@ -57,6 +60,8 @@ enum What {
     Kitchen,
     /// PacketCountChef in every chef language.
     Polyglot,
+    /// Hubs on a NATS JetStream bus vs one hub alone.
+    Bus,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -77,6 +82,9 @@ fn main() -> anyhow::Result<()> {
     }
     if run(What::Polyglot) {
         polyglot::run()?;
+    }
+    if run(What::Bus) {
+        bus::run()?;
     }
     Ok(())
 }

@@ -23,6 +23,8 @@
 //!   `subscribe` messages. `queue`: the bounded per-eater queue and its
 //!   overflow policy. `filter`: its subscription, applied before the queue.
 //! - `status`: the `SystemStatusChef` dumplings.
+//! - `bus`: hubs federated through NATS JetStream (`--nats`); absent, and
+//!   nothing of it runs, without it.
 //! - `state`: what every task shares (live configuration, connected peers,
 //!   counters, the fan-out).
 //! - `reload`: [`HubHandle`] (SIGHUP) and the one token re-check every
@@ -67,7 +69,9 @@
 //!   (or that role needs none).
 //! - Every dumpling a kitchen's ping acknowledged is in every eater's queue
 //!   then, and a SIGTERM writes those queues out before closing (within
-//!   `drain_timeout`).
+//!   `drain_timeout`). On a bus (`--nats`): stored by the stream then (or,
+//!   with the bus down, in this hub's log and its eaters' queues); see
+//!   `bus` for the guarantees across hubs.
 
 #![forbid(unsafe_code)]
 

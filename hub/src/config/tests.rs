@@ -68,3 +68,46 @@ fn an_empty_token_file_refuses_everyone() {
     };
     assert_eq!(s.resolve().unwrap().kitchen_tokens, Some(vec![]));
 }
+
+#[test]
+fn the_bus_is_off_by_default_and_its_keys_are_checked() {
+    assert_eq!(Config::default().nats, None);
+    let resolve = |toml_text: &str| {
+        toml::from_str::<Settings>(toml_text)
+            .unwrap()
+            .resolve()
+            .map(|c| c.nats)
+    };
+    let n = resolve("nats = \"nats://a:4222, nats://b:4222\"\nhub_name = \"h\"")
+        .unwrap()
+        .unwrap();
+    assert_eq!(n.urls, ["nats://a:4222", "nats://b:4222"]);
+    assert_eq!(n.hub_name, "h");
+    assert_eq!(n.stream, DEFAULT_NATS_STREAM);
+    assert_eq!(n.max_age, DEFAULT_NATS_MAX_AGE);
+    assert_eq!((n.replicas, n.buffer), (1, DEFAULT_NATS_BUFFER));
+    // Without `nats`, the other bus keys are ignored.
+    assert_eq!(resolve("nats_replicas = 3").unwrap(), None);
+    for (bad, key) in [
+        ("nats = \"\"", "nats"),
+        ("nats = \"nats://a:4222:5:6\"", "nats"),
+        ("nats = \"nats://a\"\nnats_stream = \"a.b\"", "nats_stream"),
+        ("nats = \"nats://a\"\nnats_replicas = 0", "nats_replicas"),
+        ("nats = \"nats://a\"\nnats_max_age = 0.5", "nats_max_age"),
+        ("nats = \"nats://a\"\nnats_max_bytes = 10", "nats_max_bytes"),
+        ("nats = \"nats://a\"\nnats_buffer = 0", "nats_buffer"),
+        ("nats = \"nats://a\"\nhub_name = \" \"", "hub_name"),
+    ] {
+        match resolve(bad) {
+            Err(ConfigError::Invalid { key: k, .. }) => assert_eq!(k, key, "{bad}"),
+            other => panic!("{bad}: {other:?}"),
+        }
+    }
+    // A change of the bus needs a restart.
+    let a = Settings::default().resolve().unwrap();
+    let b = toml::from_str::<Settings>("nats = \"nats://a\"")
+        .unwrap()
+        .resolve()
+        .unwrap();
+    assert!(a.restart_needed(&b).unwrap().contains("nats"));
+}
