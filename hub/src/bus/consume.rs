@@ -1,141 +1,47 @@
-//! The consumer: one ordered JetStream consumer per hub, reading the
-//! stream from where the hub joined, filtered by what its eaters want,
-//! delivering to them (through `seen`).
+//! The hub's shared feed: one ordered consumer per hub (a watched
+//! [`Reader`]), reading the stream from where the hub joined, filtered by
+//! what its eaters want, delivering to them (through `seen`).
 //!
-//! An ordered consumer is the library's own: flow-controlled, no acks,
-//! recreated by the client at the next stream sequence when it misses a
-//! heartbeat or a message (a NATS node lost, a reconnect). When the
-//! eaters' covering filter changes, this task recreates it itself at the
-//! sequence after the last one read, with the new filter, so nothing is
-//! skipped or read twice across the change.
+//! When the eaters' covering filter changes, this task sets a new
+//! consumer up itself at the sequence after the last one read, with the
+//! new filter, so nothing is skipped or read twice across the change.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
 
-use async_nats::jetstream::consumer::{pull::OrderedConfig, DeliverPolicy};
+use async_nats::jetstream::consumer::DeliverPolicy;
 use async_nats::jetstream::Message;
-use futures_util::{FutureExt, StreamExt};
 use tokio::sync::watch;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 use tracing::{info, warn};
 
 use super::publish::header;
-use super::{stream_config, Bus, ECHO_TIMEOUT};
+use super::reader::{pause, resume, Reader};
+use super::{Bus, ECHO_TIMEOUT};
 use crate::queue::Queued;
-
-/// Most messages taken into one delivery (one lock, one wake-up per eater).
-const MAX_RUN: usize = 256;
-/// Longest pull request; the idle heartbeat is a fraction of it.
-const PULL_EXPIRES: Duration = Duration::from_secs(2);
-/// Pause before retrying to set up the stream or the consumer.
-const RETRY_PAUSE: Duration = Duration::from_millis(500);
-
-/// An ordered consumer's messages.
-pub(super) type Messages = async_nats::jetstream::consumer::pull::Ordered;
-
-/// Sets up the stream (if no hub did yet) and an ordered consumer on it.
-pub(super) async fn open(
-    bus: &Bus,
-    filter: &str,
-    deliver_policy: DeliverPolicy,
-) -> Result<Messages, String> {
-    let stream = bus
-        .js
-        .get_or_create_stream(stream_config(&bus.config))
-        .await
-        .map_err(|e| format!("cannot set up the stream {}: {e}", bus.config.stream))?;
-    let config = OrderedConfig {
-        filter_subject: filter.to_string(),
-        deliver_policy,
-        // Pull requests of PULL_EXPIRES, with idle heartbeats within
-        // them: a consumer lost with its NATS node is noticed after two
-        // missed heartbeats (the library's default of 30 s pulls took
-        // over half a minute) and recreated on a live node.
-        max_expires: PULL_EXPIRES,
-        ..Default::default()
-    };
-    let consumer = stream
-        .create_consumer(config)
-        .await
-        .map_err(|e| format!("cannot create a consumer: {e}"))?;
-    consumer
-        .messages()
-        .await
-        .map_err(|e| format!("cannot read the stream: {e}"))
-}
-
-/// Reads what `messages` has ready, from `first` on, into `batch` (at most
-/// [`MAX_RUN`]); `Err` when the consumer must be set up again. `last`
-/// gets the last stream sequence read.
-pub(super) fn read_batch(
-    bus: &Bus,
-    first: Option<Result<Message, async_nats::jetstream::consumer::pull::OrderedError>>,
-    messages: &mut Messages,
-    batch: &mut Vec<Message>,
-    last: &mut Option<u64>,
-) -> Result<(), String> {
-    let mut next = first;
-    let mut result = Ok(());
-    loop {
-        match next {
-            Some(Ok(m)) => batch.push(m),
-            // The library recreates an ordered consumer itself when it
-            // can; an error that reaches us is set up anew by the caller,
-            // after the last sequence read.
-            Some(Err(e)) => {
-                result = Err(e.to_string());
-                break;
-            }
-            None => {
-                result = Err("the consumer ended".to_string());
-                break;
-            }
-        }
-        if batch.len() >= MAX_RUN {
-            break;
-        }
-        match messages.next().now_or_never() {
-            Some(m) => next = m,
-            None => break,
-        }
-    }
-    if let Some(info) = batch.last().and_then(|m| m.info().ok()) {
-        *last = Some(info.stream_sequence);
-        bus.counters.lag.store(info.pending, Ordering::Relaxed);
-    }
-    if result.is_err() {
-        bus.counters.consume_errors.fetch_add(1, Ordering::Relaxed);
-    }
-    result
-}
-
-/// Where the next consumer starts: after the last sequence read, else
-/// at `first`.
-pub(super) fn resume(last: Option<u64>, first: DeliverPolicy) -> DeliverPolicy {
-    match last {
-        Some(seq) => DeliverPolicy::ByStartSequence {
-            start_sequence: seq + 1,
-        },
-        None => first,
-    }
-}
 
 /// The hub's feed: the stream from when the hub joined, under the
 /// eaters' covering filter, into `deliver`.
 pub(crate) async fn run(bus: Arc<Bus>, mut stop: watch::Receiver<bool>) {
     let mut filters = bus.filter.subscribe();
-    // The last stream sequence read: the next consumer starts after it.
+    // The last stream sequence read (or the one before the first
+    // consumer's start): the next consumer starts after it.
     let mut last: Option<u64> = None;
     let mut announced = false;
     loop {
         let filter = filters.borrow_and_update().clone();
         let opened = tokio::select! {
             _ = crate::stopped(&mut stop) => return,
-            o = open(&bus, &filter, resume(last, DeliverPolicy::New)) => o,
+            o = Reader::open(&bus, &filter, resume(last, DeliverPolicy::New)) => o,
         };
-        let mut messages = match opened {
-            Ok(m) => m,
+        let mut reader = match opened {
+            Ok((reader, before_first)) => {
+                // A consumer that fails before its first message resumes
+                // where this one started, not at "new" again (which
+                // would skip what was stored meanwhile).
+                last.get_or_insert(before_first);
+                reader
+            }
             Err(e) => {
                 bus.counters.consume_errors.fetch_add(1, Ordering::Relaxed);
                 warn!(hub = %bus.config.hub_name, "{e}; retrying");
@@ -149,14 +55,13 @@ pub(crate) async fn run(bus: Arc<Bus>, mut stop: watch::Receiver<bool>) {
             announced = true;
             info!(hub = %bus.config.hub_name, stream = %bus.config.stream, %filter, "reading the bus");
         }
-        let mut batch: Vec<Message> = Vec::with_capacity(MAX_RUN);
+        let mut batch: Vec<Message> = Vec::new();
         loop {
-            let first = tokio::select! {
+            let read = tokio::select! {
                 _ = crate::stopped(&mut stop) => return,
                 Ok(()) = filters.changed() => break,
-                m = messages.next() => m,
+                r = reader.next_batch(&bus, &mut batch, &mut last) => r,
             };
-            let read = read_batch(&bus, first, &mut messages, &mut batch, &mut last);
             deliver(&bus, &mut batch);
             if let Err(e) = read {
                 warn!(hub = %bus.config.hub_name, "reading the bus: {e}; setting the consumer up again");
@@ -166,14 +71,6 @@ pub(crate) async fn run(bus: Arc<Bus>, mut stop: watch::Receiver<bool>) {
                 break;
             }
         }
-    }
-}
-
-/// Sleeps [`RETRY_PAUSE`]; `true` if the hub stops meanwhile.
-pub(super) async fn pause(stop: &mut watch::Receiver<bool>) -> bool {
-    tokio::select! {
-        _ = crate::stopped(stop) => true,
-        _ = tokio::time::sleep(RETRY_PAUSE) => false,
     }
 }
 

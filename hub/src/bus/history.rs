@@ -13,11 +13,11 @@ use std::sync::Arc;
 
 use async_nats::jetstream::consumer::DeliverPolicy;
 use async_nats::jetstream::Message;
-use futures_util::StreamExt;
 use nd_protocol::subscription::History;
 use tracing::{debug, warn};
 
-use super::consume::{decode, key, open, read_batch, resume};
+use super::consume::{decode, key};
+use super::reader::{pause, resume, Reader};
 use super::{seen, subject, Bus};
 use crate::queue::Queued;
 
@@ -45,19 +45,28 @@ pub(crate) async fn feed(
     let mut seen = seen::Seen::default();
     let (mut stop, mut batch) = (bus.stop.subscribe(), Vec::<Message>::new());
     loop {
-        let mut messages = match open(&bus, subject::ALL, resume(last, first)).await {
-            Ok(m) => m,
+        let mut reader = match Reader::open(&bus, subject::ALL, resume(last, first)).await {
+            Ok((reader, before_first)) => {
+                // From a point in time the consumer's start is a stream
+                // sequence; the last per subject is not one.
+                if matches!(history, History::Since(_)) {
+                    last.get_or_insert(before_first);
+                }
+                reader
+            }
             Err(e) => {
                 warn!(hub = %bus.config.hub_name, "an eater's history: {e}; retrying");
-                if super::consume::pause(&mut stop).await {
+                if pause(&mut stop).await {
                     return;
                 }
                 continue;
             }
         };
         loop {
-            let first = messages.next().await;
-            let read = read_batch(&bus, first, &mut messages, &mut batch, &mut last);
+            let read = tokio::select! {
+                _ = crate::stopped(&mut stop) => return,
+                r = reader.next_batch(&bus, &mut batch, &mut last) => r,
+            };
             let run: Vec<Queued> = batch
                 .drain(..)
                 .filter(|m| key(m).is_none_or(|(i, seq)| seen.first(i, seq)))
@@ -68,7 +77,7 @@ pub(crate) async fn feed(
             }
             if let Err(e) = read {
                 debug!("an eater's history consumer: {e}; setting it up again");
-                if super::consume::pause(&mut stop).await {
+                if pause(&mut stop).await {
                     return;
                 }
                 break;

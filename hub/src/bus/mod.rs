@@ -42,6 +42,7 @@ mod consume;
 pub(crate) mod history;
 mod log;
 mod publish;
+mod reader;
 mod seen;
 pub(crate) mod subject;
 
