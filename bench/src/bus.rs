@@ -11,38 +11,12 @@
 //! directory) so the stream starts empty; medians are reported, and the
 //! ratios to case 1. The bus's share of the cost is 1 - (3) / (1).
 
-use std::process::Command;
-use std::time::Duration;
-
 use nd_testkit::nats::NatsServer;
-use nd_testkit::{free_port, wait_for_port, Child};
 
-use crate::hub::{fan_out, Eaters, Outcome, DUMPLINGS};
+use crate::hub::{fan_out, start_our_hub, Eaters, Outcome, DUMPLINGS};
 
 /// Runs per case.
 const RUNS: usize = 3;
-
-/// A release hub on free ports (as the hub benchmark's), on the bus at
-/// `nats` if given, once it reads the bus: (process, in port, out port).
-fn start_hub(nats: Option<(&str, &str)>) -> (Child, u16, u16) {
-    let (inp, out) = (free_port(), free_port());
-    let mut cmd = Command::new(crate::release_bin("nd-hub"));
-    cmd.args(["-a", "127.0.0.1", "-f", "3600"])
-        .args(["-i", &inp.to_string(), "-o", &out.to_string()])
-        .args(["--eater-queue", &DUMPLINGS.to_string()])
-        .args(["--kitchen-rate", "0"])
-        .env("ND_LOG", "warn,nd_hub::bus::consume=info");
-    if let Some((url, name)) = nats {
-        cmd.args(["--nats", url, "--hub-name", name])
-            .args(["--nats-buffer", &DUMPLINGS.to_string()]);
-    }
-    let hub = Child::spawn("nd-hub", cmd);
-    if nats.is_some() {
-        hub.wait_for_line(Duration::from_secs(30), |l| l.contains("reading the bus"));
-    }
-    wait_for_port(out, Duration::from_secs(10));
-    (hub, inp, out)
-}
 
 pub fn run() -> anyhow::Result<()> {
     println!(
@@ -55,18 +29,18 @@ pub fn run() -> anyhow::Result<()> {
     let mut cases: [Vec<Outcome>; 3] = Default::default();
     for _ in 0..RUNS {
         cases[0].push({
-            let (_a, inp, out) = start_hub(None);
+            let (_a, inp, out) = start_our_hub(None);
             rt.block_on(fan_out(inp, out, 1, Eaters::All, 1))?
         });
         cases[1].push({
             let nats = NatsServer::start();
-            let (_a, inp, out) = start_hub(Some((&nats.url(), "A")));
+            let (_a, inp, out) = start_our_hub(Some((&nats.url(), "A")));
             rt.block_on(fan_out(inp, out, 1, Eaters::All, 1))?
         });
         cases[2].push({
             let nats = NatsServer::start();
-            let (_a, inp, _) = start_hub(Some((&nats.url(), "A")));
-            let (_b, _, out) = start_hub(Some((&nats.url(), "B")));
+            let (_a, inp, _) = start_our_hub(Some((&nats.url(), "A")));
+            let (_b, _, out) = start_our_hub(Some((&nats.url(), "B")));
             rt.block_on(fan_out(inp, out, 1, Eaters::All, 1))?
         });
     }

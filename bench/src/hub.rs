@@ -127,9 +127,10 @@ pub fn run() -> anyhow::Result<()> {
 }
 
 /// Our release hub on free ports, set up for a run (see the module docs:
-/// queue raised to the run's size, no rate limit), once its out port
+/// queue raised to the run's size, no rate limit), on the bus at `nats`
+/// (URL, hub name) if given and once it reads it, once its out port
 /// accepts: (the process, in port, out port).
-fn start_our_hub() -> (Child, u16, u16) {
+pub(crate) fn start_our_hub(nats: Option<(&str, &str)>) -> (Child, u16, u16) {
     let (inp, out) = (free_port(), free_port());
     let mut cmd = Command::new(crate::release_bin("nd-hub"));
     cmd.args(["-a", "127.0.0.1", "-f", "3600"])
@@ -137,7 +138,16 @@ fn start_our_hub() -> (Child, u16, u16) {
         .args(["--eater-queue", &DUMPLINGS.to_string()])
         .args(["--kitchen-rate", "0"])
         .env("ND_LOG", "warn");
+    if let Some((url, name)) = nats {
+        cmd.args(["--nats", url, "--hub-name", name])
+            .args(["--nats-buffer", &DUMPLINGS.to_string()])
+            // For the "reading the bus" line waited for below.
+            .env("ND_LOG", "warn,nd_hub::bus::consume=info");
+    }
     let hub = Child::spawn("nd-hub", cmd);
+    if nats.is_some() {
+        hub.wait_for_line(Duration::from_secs(30), |l| l.contains("reading the bus"));
+    }
     wait_for_port(out, Duration::from_secs(10));
     (hub, inp, out)
 }
@@ -151,7 +161,7 @@ fn run_python_comparison(rt: &tokio::runtime::Runtime) -> anyhow::Result<()> {
         let mut python = Vec::new();
         for _ in 0..RUNS {
             ours.push({
-                let (_hub, inp, out) = start_our_hub();
+                let (_hub, inp, out) = start_our_hub(None);
                 rt.block_on(fan_out(inp, out, eaters, Eaters::All, 1))?
             });
             python.push({
@@ -212,7 +222,7 @@ fn run_subscriptions(rt: &tokio::runtime::Runtime) -> anyhow::Result<()> {
     for mode in [Eaters::All, Eaters::OneChefEach] {
         let mut runs = Vec::new();
         for _ in 0..RUNS {
-            let (_hub, inp, out) = start_our_hub();
+            let (_hub, inp, out) = start_our_hub(None);
             let chefs = SUBSCRIBED_EATERS as u64;
             runs.push(rt.block_on(fan_out(inp, out, SUBSCRIBED_EATERS, mode, chefs))?);
         }

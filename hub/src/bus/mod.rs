@@ -269,6 +269,18 @@ impl Bus {
         .await;
         let mut shared = self.shared();
         let s = &mut *shared;
+        self.deliver_direct(s);
+        let unstored = s.log.end() - s.log.acked_to();
+        if unstored > 0 {
+            warn!(hub = %self.config.hub_name, "{unstored} dumplings of this hub's kitchens were not stored by the bus before shutdown (this hub's eaters had them)");
+        }
+        self.stop.send_replace(true);
+    }
+
+    /// Delivers to this hub's eaters, in order and once each, every
+    /// dumpling of its kitchens the stream has not brought back (the bus
+    /// down or slow, or the hub shutting down). Called under the lock.
+    fn deliver_direct(&self, s: &mut Shared) {
         let mut direct = Vec::new();
         while let Some((idx, e)) = s.log.oldest_undelivered() {
             if s.seen.first(&e.instance.clone(), e.seq) {
@@ -277,13 +289,11 @@ impl Bus {
             s.log.delivered(idx);
         }
         if !direct.is_empty() {
+            self.counters
+                .delivered_direct
+                .fetch_add(direct.len() as u64, Ordering::Relaxed);
             self.sink.deliver(&direct);
         }
-        let unstored = s.log.end() - s.log.acked_to();
-        if unstored > 0 {
-            warn!(hub = %self.config.hub_name, "{unstored} dumplings of this hub's kitchens were not stored by the bus before shutdown (this hub's eaters had them)");
-        }
-        self.stop.send_replace(true);
     }
 
     /// Whether the client is connected to a NATS server now.
@@ -501,19 +511,7 @@ async fn watch_health(bus: Arc<Bus>, mut stop: watch::Receiver<bool>) {
             "{}: delivering this hub's kitchens straight to its eaters until the bus is back",
             if connected { "the bus is slow (dumplings not back within a second)" } else { "the bus is down" }
         );
-        let mut direct = Vec::new();
-        while let Some((idx, e)) = s.log.oldest_undelivered() {
-            if s.seen.first(&e.instance.clone(), e.seq) {
-                direct.push(e.q.clone());
-            }
-            s.log.delivered(idx);
-        }
-        if !direct.is_empty() {
-            bus.counters
-                .delivered_direct
-                .fetch_add(direct.len() as u64, Ordering::Relaxed);
-            bus.sink.deliver(&direct);
-        }
+        bus.deliver_direct(s);
     }
 }
 
