@@ -118,6 +118,20 @@ impl BatchBuilder {
             .push(s.fragment_offset.unwrap_or(NOT_A_FRAGMENT));
     }
 
+    /// The link type of the packets in the current batch.
+    pub fn link_type(&self) -> u16 {
+        self.batch.link_type
+    }
+
+    /// Decodes the next packets as `link_type` (a pcapng file's packets
+    /// come from interfaces of different link types). A batch has one
+    /// link type: call this on an empty builder (after [`Self::take`]).
+    pub fn set_link_type(&mut self, link_type: u16) {
+        debug_assert!(self.is_empty(), "a batch has one link type");
+        self.batch.link_type = link_type;
+        self.link = LinkType::from_linktype(link_type);
+    }
+
     /// Whether the batch should be flushed now because of its size.
     pub fn is_full(&self) -> bool {
         self.len() >= self.max_packets || self.batch.data.len() >= MAX_BATCH_BYTES

@@ -1,4 +1,5 @@
-//! Packet sources: live capture and file replay, both through libpcap.
+//! Packet sources: live capture through libpcap, file replay through
+//! [`crate::replay`] (pure Rust; see there why not libpcap).
 //!
 //! [`Capture::run`] reads packets, decodes them into batches
 //! ([`crate::batch`]) and hands each finished batch to a callback. It stops
@@ -6,15 +7,16 @@
 //! Errors users hit (missing interface, bad filter, no permission, unreadable
 //! file) come back as [`CaptureError`] with a message that says what to do.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use pcap::{Active, Offline, Precision};
+use pcap::{Active, Precision};
 
 use crate::batch::{BatchBuilder, RawPacket, MAX_BATCH_AGE, MAX_BATCH_PACKETS};
 use crate::bindings::netdumplings::chef::types::PacketBatch;
 use crate::progress::{Progress, ProgressMode};
+use crate::replay::{FileReader, Read};
 
 /// Default BPF filter, as netdumplings' nd-sniff.
 pub const DEFAULT_FILTER: &str = "tcp or udp or arp";
@@ -33,12 +35,6 @@ pub const CAPTURE_BUFFER: i32 = 16 << 20;
 const READ_TIMEOUT_MS: i32 = 1;
 /// Longest an idle live capture sleeps before it looks at the stop flag.
 const IDLE_WAIT: Duration = Duration::from_millis(100);
-/// stdio buffer for a replayed file. libpcap reads files with `fread`, and
-/// glibc sizes a stream's buffer by the file system's block size: 4 KiB,
-/// a `read(2)` per ~27 packets of 150 bytes, which was 8% of a replay
-/// pinned to one core. With 1 MiB the syscalls vanish from the profile.
-const FILE_BUFFER: usize = 1 << 20;
-
 /// Where packets come from.
 #[derive(Debug, Clone)]
 pub enum Source {
@@ -142,43 +138,14 @@ pub struct CaptureStats {
 
 enum Handle {
     Live(pcap::Capture<Active>),
-    File(FileCapture),
-}
-
-/// An open capture file and the stdio buffer libpcap reads it through.
-struct FileCapture {
-    /// Declared first so it drops first: `pcap_close` closes the stream,
-    /// which must not outlive `_buffer`.
-    cap: pcap::Capture<Offline>,
-    /// The stream's buffer (see [`FILE_BUFFER`]); a heap allocation, so it
-    /// stays put when this struct moves.
-    _buffer: Box<[u8]>,
-    /// The stream libpcap reads, for its position (replay progress).
-    stream: Stream,
-}
-
-/// The `FILE*` under a [`FileCapture`]'s libpcap handle.
-struct Stream(*mut libc::FILE);
-
-// SAFETY: the stream is only used from the thread that owns the
-// `FileCapture` (libpcap's handle, which owns the stream, moves with it).
-unsafe impl Send for Stream {}
-
-impl FileCapture {
-    /// Bytes of the file libpcap has consumed so far.
-    fn position(&self) -> u64 {
-        // SAFETY: the stream is open while `cap` is (see `open_file`), and
-        // nothing else uses it during this call. ftello accounts for what
-        // sits unread in the stdio buffer.
-        let pos = unsafe { libc::ftello(self.stream.0) };
-        pos.max(0) as u64
-    }
+    File(FileReader),
 }
 
 /// An opened packet source.
 pub struct Capture {
     handle: Handle,
     source: Source,
+    /// The live interface's link type (a file's come with its packets).
     link_type: u16,
     /// Size of the file, for the progress bar.
     file_size: Option<u64>,
@@ -241,22 +208,16 @@ impl Capture {
                 if meta.is_dir() {
                     return Err(file_err("is a directory".into()));
                 }
-                let file = open_replay(path, filter.as_deref())?;
-                let link_type = file.cap.get_datalink().0 as u16;
+                let file = FileReader::open(path, filter.as_deref())?;
                 Ok(Capture {
                     handle: Handle::File(file),
                     source,
-                    link_type,
+                    link_type: 1,
                     file_size: Some(meta.len()),
                     batch_packets: MAX_BATCH_PACKETS,
                 })
             }
         }
-    }
-
-    /// The capture's LINKTYPE number.
-    pub fn link_type(&self) -> u16 {
-        self.link_type
     }
 
     /// Flushes batches every `n` packets instead of [`MAX_BATCH_PACKETS`]
@@ -282,6 +243,8 @@ impl Capture {
             Source::Live { .. } => Progress::new(ProgressMode::Off, 0, 1),
         };
         let realtime = matches!(self.source, Source::File { realtime: true, .. });
+        // A read error: the packets before it are handed on first.
+        let mut failed: Option<CaptureError> = None;
         // Realtime replay: capture time of the first packet and when we read it.
         let mut pace: Option<(Duration, Instant)> = None;
         // Finished --repeat rounds.
@@ -296,15 +259,51 @@ impl Capture {
                 break;
             }
             let next = match &mut self.handle {
-                Handle::Live(c) => c.next_packet(),
-                Handle::File(f) => f.cap.next_packet(),
+                Handle::Live(c) => match c.next_packet() {
+                    Ok(p) => Next::Packet(
+                        self.link_type,
+                        RawPacket {
+                            ts_secs: p.header.ts.tv_sec.max(0) as u64,
+                            // Nanosecond precision (see `open`).
+                            ts_nanos: p.header.ts.tv_usec.max(0) as u32,
+                            wire_len: p.header.len,
+                            data: p.data,
+                        },
+                    ),
+                    // Nothing to read right now.
+                    Err(pcap::Error::TimeoutExpired) => Next::Idle,
+                    Err(e) => {
+                        failed = Some(CaptureError::Other(e.to_string()));
+                        Next::End
+                    }
+                },
+                Handle::File(f) => match f.next() {
+                    Ok(Read::Packet(p)) => Next::Packet(
+                        p.link_type,
+                        RawPacket {
+                            ts_secs: p.ts_secs,
+                            ts_nanos: p.ts_nanos,
+                            wire_len: p.wire_len,
+                            data: p.data,
+                        },
+                    ),
+                    Ok(Read::End) => Next::End,
+                    Ok(Read::CutShort(why)) => {
+                        // What was captured before the cut is good: the
+                        // replay ends after it, as at the end.
+                        tracing::warn!("capture file ends early: {why}");
+                        Next::End
+                    }
+                    Err(e) => {
+                        failed = Some(e);
+                        Next::End
+                    }
+                },
             };
             match next {
-                Ok(p) => {
-                    let ts_secs = p.header.ts.tv_sec.max(0) as u64;
-                    let ts_nanos = p.header.ts.tv_usec.max(0) as u32;
+                Next::Packet(link_type, p) => {
                     if realtime {
-                        let at = Duration::new(ts_secs, ts_nanos.min(999_999_999));
+                        let at = Duration::new(p.ts_secs, p.ts_nanos.min(999_999_999));
                         let (first, started) = *pace.get_or_insert((at, Instant::now()));
                         if let Some(wait) = at
                             .checked_sub(first)
@@ -319,14 +318,19 @@ impl Capture {
                             std::thread::sleep(wait);
                         }
                     }
+                    // A batch has one link type: a packet of another
+                    // interface's (a pcapng of several) starts a new one.
+                    if link_type != builder.link_type() {
+                        if let Some(b) = builder.take() {
+                            if !on_batch(b) {
+                                break;
+                            }
+                        }
+                        builder.set_link_type(link_type);
+                    }
                     stats.packets += 1;
                     stats.bytes += p.data.len() as u64;
-                    builder.push(RawPacket {
-                        ts_secs,
-                        ts_nanos,
-                        wire_len: p.header.len,
-                        data: p.data,
-                    });
+                    builder.push(p);
                     if builder.is_full() || (!self.source.is_replay() && builder.is_stale()) {
                         progress.update(replay_pos(&self.handle, rounds), stats.packets);
                         if let Some(b) = builder.take() {
@@ -336,8 +340,7 @@ impl Capture {
                         }
                     }
                 }
-                Err(pcap::Error::TimeoutExpired) => {
-                    // Nothing to read right now (live captures only).
+                Next::Idle => {
                     if builder.is_stale() {
                         if let Some(b) = builder.take() {
                             if !on_batch(b) {
@@ -354,7 +357,8 @@ impl Capture {
                         wait_readable(c, wait);
                     }
                 }
-                Err(pcap::Error::NoMorePackets) => {
+                Next::End if failed.is_some() => break,
+                Next::End => {
                     if let Source::File {
                         path,
                         repeat,
@@ -365,21 +369,12 @@ impl Capture {
                         if *repeat > 1 && rounds + 1 < *repeat {
                             rounds += 1;
                             progress.update(u64::from(rounds) * file_size, stats.packets);
-                            self.handle = Handle::File(open_replay(path, filter.as_deref())?);
+                            self.handle = Handle::File(FileReader::open(path, filter.as_deref())?);
                             pace = None;
                             continue;
                         }
                     }
                     break;
-                }
-                Err(e) => {
-                    // A truncated file ends the replay like its end would,
-                    // after what was read; anything else is reported.
-                    if let Handle::File(_) = self.handle {
-                        tracing::warn!("capture file ends early: {e}");
-                        break;
-                    }
-                    return Err(CaptureError::Other(e.to_string()));
                 }
             }
         }
@@ -387,6 +382,9 @@ impl Capture {
             on_batch(b);
         }
         progress.finish(replay_pos(&self.handle, rounds), stats.packets);
+        if let Some(e) = failed {
+            return Err(e);
+        }
         if let Handle::Live(c) = &mut self.handle {
             if let Ok(s) = c.stats() {
                 stats.kernel_received = s.received as u64;
@@ -398,80 +396,14 @@ impl Capture {
     }
 }
 
-/// Opens a capture file (see [`open_file`]) and applies its BPF filter.
-fn open_replay(path: &Path, filter: Option<&str>) -> Result<FileCapture, CaptureError> {
-    let mut file = open_file(path).map_err(|reason| CaptureError::File {
-        path: path.display().to_string(),
-        reason,
-    })?;
-    if let Some(f) = filter {
-        file.cap
-            .filter(f, true)
-            .map_err(|e| CaptureError::BadFilter {
-                filter: f.to_string(),
-                reason: e.to_string(),
-            })?;
-    }
-    Ok(file)
-}
-
-/// Opens a capture file for libpcap, read through a [`FILE_BUFFER`]-sized
-/// stdio buffer, with nanosecond timestamps.
-///
-/// What `pcap::Capture::from_file_with_precision` does, except that the
-/// stream is opened here so `setvbuf` can give it a buffer before its first
-/// read (the only time C allows it); the `pcap` crate has no way to. The
-/// buffer must be ours: glibc ignores setvbuf's size when it allocates.
-fn open_file(path: &Path) -> Result<FileCapture, String> {
-    use std::ffi::{c_char, c_uint, c_void, CStr, CString};
-    use std::os::unix::ffi::OsStrExt;
-    extern "C" {
-        // libpcap >= 1.5 (pcap/pcap.h); the `pcap` crate links libpcap.
-        fn pcap_fopen_offline_with_tstamp_precision(
-            fp: *mut libc::FILE,
-            precision: c_uint,
-            errbuf: *mut c_char,
-        ) -> *mut c_void;
-    }
-    /// PCAP_TSTAMP_PRECISION_NANO.
-    const NANO: c_uint = 1;
-    /// PCAP_ERRBUF_SIZE.
-    const ERRBUF_SIZE: usize = 256;
-
-    let name = CString::new(path.as_os_str().as_bytes()).map_err(|e| e.to_string())?;
-    // SAFETY: a NUL-terminated path and mode.
-    let fp = unsafe { libc::fopen(name.as_ptr(), c"rb".as_ptr()) };
-    if fp.is_null() {
-        return Err(std::io::Error::last_os_error().to_string());
-    }
-    let mut buffer = vec![0u8; FILE_BUFFER].into_boxed_slice();
-    let mut errbuf = [0 as c_char; ERRBUF_SIZE];
-    // SAFETY: `fp` is an open stream nothing has read yet, so setvbuf may
-    // run; `buffer` outlives the stream (see `FileCapture`). A setvbuf
-    // failure leaves glibc's own buffer, which only costs speed. libpcap
-    // takes the stream over on success (pcap_close closes it); on failure
-    // it is still ours to close. `errbuf` has PCAP_ERRBUF_SIZE bytes, which
-    // libpcap NUL-terminates.
-    let handle = unsafe {
-        libc::setvbuf(fp, buffer.as_mut_ptr().cast(), libc::_IOFBF, buffer.len());
-        let handle = pcap_fopen_offline_with_tstamp_precision(fp, NANO, errbuf.as_mut_ptr());
-        if handle.is_null() {
-            libc::fclose(fp);
-            return Err(CStr::from_ptr(errbuf.as_ptr())
-                .to_string_lossy()
-                .into_owned());
-        }
-        handle
-    };
-    // The crate's `From<NonNull<pcap_t>>` owns the handle from here (its
-    // drop calls pcap_close); the cast's target, the crate's `pcap_t`, is
-    // inferred from that impl.
-    let cap = pcap::Capture::from(std::ptr::NonNull::new(handle.cast()).ok_or("no handle")?);
-    Ok(FileCapture {
-        cap,
-        _buffer: buffer,
-        stream: Stream(fp),
-    })
+/// What the source had next.
+enum Next<'a> {
+    /// A packet and its link type.
+    Packet(u16, RawPacket<'a>),
+    /// Nothing right now (a live capture).
+    Idle,
+    /// The end of the file.
+    End,
 }
 
 /// Waits until `cap` has something to read or `timeout` passes.

@@ -40,6 +40,7 @@ pub mod metrics;
 pub mod outbox;
 pub mod progress;
 pub mod relay;
+mod replay;
 pub mod standard_chefs;
 pub mod supervisor;
 pub mod watch;

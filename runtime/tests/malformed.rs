@@ -47,6 +47,8 @@ struct Outcome {
     /// The report (absent if nd-sniff refused the file).
     report: Option<Value>,
     stderr: String,
+    /// The dumplings printed.
+    stdout: String,
 }
 
 fn run(file: &Path) -> Outcome {
@@ -68,6 +70,7 @@ fn run(file: &Path) -> Outcome {
             .ok()
             .map(|t| serde_json::from_str(&t).unwrap()),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
     }
 }
 
@@ -335,4 +338,37 @@ fn bit_flipped_captures_never_break_the_decoder_or_the_chefs() {
         }
     }
     check_all(jobs, None);
+}
+
+/// A pcapng whose structure is broken in the middle (not merely cut
+/// short) is an error: exit 1, naming the file, the record and why; the
+/// records before it were replayed.
+#[test]
+fn a_broken_pcapng_block_is_an_error_naming_the_record() {
+    let src = pcaps().join("../peer/pcapng-three-link-types.pcapng");
+    let bytes = std::fs::read(&src).unwrap();
+    let recs = records(&bytes).unwrap();
+    assert_eq!(recs.len(), 9);
+    let dir = tempfile::tempdir().unwrap();
+    // (what is changed, the record's block offset to patch, the new u32, what the error says)
+    let cases = [
+        ("interface id 9", recs[1].start + 8, 9u32, "record 2 (byte"),
+        ("block length 5", recs[2].start + 4, 5u32, "record 3 (byte"),
+    ];
+    for (what, at, value, says) in cases {
+        let mut b = bytes.clone();
+        b[at..at + 4].copy_from_slice(&value.to_le_bytes());
+        let file = dir.path().join("broken.pcapng");
+        std::fs::write(&file, &b).unwrap();
+        let o = run(&file);
+        assert!(!o.stderr.contains("panicked"), "{what}: {}", o.stderr);
+        assert_eq!(o.code, Some(1), "{what}: exit 1: {}", o.stderr);
+        for must in ["broken.pcapng", says] {
+            assert!(
+                o.stderr.contains(must),
+                "{what}: says {must:?}: {}",
+                o.stderr
+            );
+        }
+    }
 }
