@@ -370,5 +370,12 @@ fn a_broken_pcapng_block_is_an_error_naming_the_record() {
                 o.stderr
             );
         }
+        // The first record, a DNS query, came before the broken one: its
+        // lookup was printed.
+        assert!(
+            o.stdout.contains("eth.example.com"),
+            "{what}: the record before was replayed: {}",
+            o.stdout
+        );
     }
 }
