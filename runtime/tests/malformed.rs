@@ -379,3 +379,49 @@ fn a_broken_pcapng_block_is_an_error_naming_the_record() {
         );
     }
 }
+
+/// Bits flipped in the record headers (lengths, timestamps, interface
+/// ids, block types), not the packets: the reader either replays the file
+/// or stops with a clear error naming it (exit 1); never a panic, a hang
+/// or another exit.
+#[test]
+fn bit_flipped_record_headers_end_in_a_replay_or_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut files = Vec::new();
+    for (c, bytes, recs) in good_pcaps() {
+        for variant in 0..2 {
+            let mut rng = Rng::new(&format!("{}#header{variant}", c.name));
+            let mut b = bytes.clone();
+            for _ in 0..1 + variant * 3 {
+                let r = recs[rng.below(recs.len())];
+                let at = r.start + rng.below(r.data - r.start);
+                b[at] ^= 1 << rng.below(8);
+            }
+            let file = dir.path().join(format!("hdr{variant}-{}", c.name));
+            std::fs::write(&file, &b).unwrap();
+            files.push(file);
+        }
+    }
+    let failures = std::sync::Mutex::new(Vec::new());
+    let files = std::sync::Mutex::new(files);
+    std::thread::scope(|s| {
+        for _ in 0..2 {
+            s.spawn(|| loop {
+                let Some(file) = files.lock().unwrap().pop() else {
+                    break;
+                };
+                let o = run(&file);
+                let name = file.file_name().unwrap().to_string_lossy().into_owned();
+                let clear = o.code == Some(1) && o.stderr.contains(&name);
+                if o.stderr.contains("panicked") || !(o.ok || clear) {
+                    failures
+                        .lock()
+                        .unwrap()
+                        .push(format!("{name}: exit {:?}:\n{}", o.code, o.stderr));
+                }
+            });
+        }
+    });
+    let failures = failures.into_inner().unwrap();
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
