@@ -345,7 +345,7 @@ fn bit_flipped_captures_never_break_the_decoder_or_the_chefs() {
 /// records before it were replayed.
 #[test]
 fn a_broken_pcapng_block_is_an_error_naming_the_record() {
-    let src = pcaps().join("../peer/pcapng-three-link-types.pcapng");
+    let src = common::peer_pcaps().join("pcapng-three-link-types.pcapng");
     let bytes = std::fs::read(&src).unwrap();
     let recs = records(&bytes).unwrap();
     assert_eq!(recs.len(), 9);

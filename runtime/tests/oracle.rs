@@ -73,19 +73,15 @@ fn oracle(name: &str) -> Value {
 
 /// The captures of a corpus directory, by name.
 fn captures(dir: &std::path::Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.ends_with(".pcap") || n.ends_with(".pcapng"))
-        .collect();
-    names.sort();
-    names
+    common::captures_in(dir)
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect()
 }
 
 /// The captures written with scapy for this project (`testdata/peer`).
 fn peer_corpus() -> PathBuf {
-    pcaps().join("..").join("peer")
+    common::peer_pcaps()
 }
 
 /// One capture, replayed.

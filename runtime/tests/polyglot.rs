@@ -48,20 +48,10 @@ fn polyglot_chef(lang: &str, chef: &str) -> PathBuf {
 }
 
 fn captures() -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(pcaps())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| {
-            matches!(
-                p.extension().and_then(|e| e.to_str()),
-                Some("pcap" | "pcapng")
-            )
-        })
-        .collect();
-    v.sort();
+    let v = common::all_captures();
     assert!(
-        v.len() >= 30,
-        "expected the shared captures, found {}",
+        v.len() >= 37,
+        "expected the test captures (testdata/pcaps and testdata/peer), found {}",
         v.len()
     );
     v

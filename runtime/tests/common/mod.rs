@@ -49,6 +49,35 @@ pub fn pcaps() -> PathBuf {
     d
 }
 
+/// The captures written for this project with scapy, `testdata/peer`
+/// (their oracle is the Python peer's output only).
+pub fn peer_pcaps() -> PathBuf {
+    pcaps().join("..").join("peer")
+}
+
+/// The `.pcap` and `.pcapng` files of `dir`, sorted.
+pub fn captures_in(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            matches!(
+                p.extension().and_then(|e| e.to_str()),
+                Some("pcap" | "pcapng")
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// Every test capture: `testdata/pcaps` then `testdata/peer`.
+pub fn all_captures() -> Vec<PathBuf> {
+    let mut v = captures_in(&pcaps());
+    v.extend(captures_in(&peer_pcaps()));
+    v
+}
+
 /// An nd-sniff command with the shared cache.
 pub fn nd_sniff() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_nd-sniff"));
