@@ -52,7 +52,7 @@ chef-sdk-tests: chefs
     # The Rust chefs' DNS/layer code natively (its fuzz regressions included).
     cd chefs/rust && cargo test -q -p nd-dissect 2>&1 | grep -E "^test result" | tail -1
 
-# Fuzz each target (decode, hub_message, dns) for SECONDS with libFuzzer
+# Fuzz each target (decode, hub_message, dns, replay) for SECONDS with libFuzzer
 # (nightly, cargo-fuzz: installed into .tools/ if missing). Summary in
 # target/fuzz/summary.txt; crashes in fuzz/artifacts/ (add them to
 # fuzz/regressions/<target>/ once fixed).

@@ -5,7 +5,9 @@ fuzz/corpus/decode/: every packet of every classic pcap in testdata/pcaps,
 prefixed with the byte that makes the decode target pick the capture's
 link type. fuzz/corpus/dns/: the UDP port 53/5353 payloads among them
 (Ethernet/IPv4/IPv6, no options walking beyond IHL). fuzz/corpus/hub_message/:
-the Python chefs' reference dumplings and the hellos.
+the Python chefs' reference dumplings and the hellos. fuzz/corpus/replay/:
+the small capture files themselves (under 64 KiB), of testdata/pcaps and
+testdata/peer.
 
 Usage: fuzz-seeds.py PCAPS_DIR FUZZ_DIR
 """
@@ -73,7 +75,14 @@ def put(directory, blob):
 
 
 def main(shared, fuzz):
-    counts = {"decode": 0, "dns": 0, "hub_message": 0}
+    counts = {"decode": 0, "dns": 0, "hub_message": 0, "replay": 0}
+    peer = os.path.join(shared, "..", "peer")
+    for d in (shared, peer):
+        for name in sorted(os.listdir(d)):
+            path = os.path.join(d, name)
+            if name.endswith((".pcap", ".pcapng")) and os.path.getsize(path) < 65536:
+                put(os.path.join(fuzz, "corpus", "replay"), open(path, "rb").read())
+                counts["replay"] += 1
     for name in sorted(os.listdir(shared)):
         if not os.path.isfile(os.path.join(shared, name)):
             continue

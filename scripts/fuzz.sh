@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_PER_TARGET=${1:-60}
 WHICH=${2:-all}
-TARGETS=(decode hub_message dns)
+TARGETS=(decode hub_message dns replay)
 [ "$WHICH" = all ] || TARGETS=("$WHICH")
 
 if ! rustup toolchain list | grep -q '^nightly'; then

@@ -1,5 +1,5 @@
 //! Packet sources: live capture through libpcap, file replay through
-//! [`crate::replay`] (pure Rust; see there why not libpcap).
+//! [`nd_replay`] (pure Rust; see there why not libpcap).
 //!
 //! [`Capture::run`] reads packets, decodes them into batches
 //! ([`crate::batch`]) and hands each finished batch to a callback. It stops
@@ -16,7 +16,7 @@ use pcap::{Active, Precision};
 use crate::batch::{BatchBuilder, RawPacket, MAX_BATCH_AGE, MAX_BATCH_PACKETS};
 use crate::bindings::netdumplings::chef::types::PacketBatch;
 use crate::progress::{Progress, ProgressMode};
-use crate::replay::{FileReader, Read};
+use nd_replay::{FileReader, Read, ReplayError};
 
 /// Default BPF filter, as netdumplings' nd-sniff.
 pub const DEFAULT_FILTER: &str = "tcp or udp or arp";
@@ -119,6 +119,15 @@ pub enum CaptureError {
     /// Anything else libpcap reports.
     #[error("capture failed: {0}")]
     Other(String),
+}
+
+impl From<ReplayError> for CaptureError {
+    fn from(e: ReplayError) -> CaptureError {
+        match e {
+            ReplayError::BadFilter { filter, reason } => CaptureError::BadFilter { filter, reason },
+            ReplayError::File { path, reason } => CaptureError::File { path, reason },
+        }
+    }
 }
 
 /// What a capture saw, for the summary and the kitchen status.
@@ -277,7 +286,7 @@ impl Capture {
                         Next::End
                     }
                 },
-                Handle::File(f) => match f.next() {
+                Handle::File(f) => match f.next_packet().map_err(CaptureError::from) {
                     Ok(Read::Packet(p)) => Next::Packet(
                         p.link_type,
                         RawPacket {

@@ -40,7 +40,6 @@ pub mod metrics;
 pub mod outbox;
 pub mod progress;
 pub mod relay;
-mod replay;
 pub mod standard_chefs;
 pub mod supervisor;
 pub mod watch;

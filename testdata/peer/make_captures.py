@@ -70,8 +70,9 @@ def idb(link_type, tsresol, name, e):
     return block(1, struct.pack(e + "HHI", link_type, 0, 65535) + opts, e)
 
 
-def epb(iface, units_per_s, t, data, e):
-    ts = round(t * units_per_s)
+def epb(iface, units_per_s, t_ms, data, e):
+    # Integer arithmetic: a float of nanoseconds since 1970 is off by ~100 ns.
+    ts = t_ms * units_per_s // 1000
     body = struct.pack(e + "IIIII", iface, ts >> 32, ts & 0xFFFFFFFF, len(data), len(data)) + data
     return block(6, body, e)
 
@@ -97,7 +98,7 @@ def three_link_types():
     for i, (k, p) in enumerate(packets):
         lt, res, _, frame = ifaces[k]
         # Whole milliseconds: exact in all three resolutions.
-        out += epb(k, 10 ** res, T0 + i * 0.25, raw(frame(p)), e)
+        out += epb(k, 10 ** res, T0 * 1000 + i * 250, raw(frame(p)), e)
     return out
 
 
@@ -107,7 +108,7 @@ def big_endian_pcapng():
     out = shb(e) + idb(1, 6, "eth0", e)
     for i, p in enumerate([dns_query("big.example.com", 6), arp_request("10.0.0.1", "10.0.0.9"),
                            dns_answer("big.example.com", 6, "192.0.2.6")]):
-        out += epb(0, 10 ** 6, T0 + i, raw(on_ethernet(p)), e)
+        out += epb(0, 10 ** 6, (T0 + i) * 1000, raw(on_ethernet(p)), e)
     return out
 
 
