@@ -100,7 +100,7 @@ pub enum CaptureError {
     /// Capturing needs privileges.
     #[error("no permission to capture on {0}: run nd-sniff as root, or grant it CAP_NET_RAW and CAP_NET_ADMIN (sudo setcap cap_net_raw,cap_net_admin=eip $(which nd-sniff))")]
     Permission(String),
-    /// The BPF filter does not compile.
+    /// The BPF filter does not compile (live capture).
     #[error("invalid filter {filter:?}: {reason}")]
     BadFilter {
         /// The filter.
@@ -108,26 +108,12 @@ pub enum CaptureError {
         /// libpcap's complaint.
         reason: String,
     },
-    /// The file cannot be read as a capture.
-    #[error("cannot read capture file {path}: {reason}")]
-    File {
-        /// The file.
-        path: String,
-        /// Why.
-        reason: String,
-    },
+    /// A replay's problem: the file, or its filter.
+    #[error(transparent)]
+    Replay(#[from] ReplayError),
     /// Anything else libpcap reports.
     #[error("capture failed: {0}")]
     Other(String),
-}
-
-impl From<ReplayError> for CaptureError {
-    fn from(e: ReplayError) -> CaptureError {
-        match e {
-            ReplayError::BadFilter { filter, reason } => CaptureError::BadFilter { filter, reason },
-            ReplayError::File { path, reason } => CaptureError::File { path, reason },
-        }
-    }
 }
 
 /// What a capture saw, for the summary and the kitchen status.
@@ -209,13 +195,13 @@ impl Capture {
                 })
             }
             Source::File { path, filter, .. } => {
-                let file_err = |reason: String| CaptureError::File {
+                let file_err = |reason: String| ReplayError::File {
                     path: path.display().to_string(),
                     reason,
                 };
                 let meta = std::fs::metadata(path).map_err(|e| file_err(e.to_string()))?;
                 if meta.is_dir() {
-                    return Err(file_err("is a directory".into()));
+                    return Err(file_err("is a directory".into()).into());
                 }
                 let file = FileReader::open(path, filter.as_deref())?;
                 Ok(Capture {
