@@ -108,22 +108,38 @@ fn check(label: &str, o: &Outcome, records: u64) -> Result<(), String> {
 /// Runs `check` over `jobs` on both cores (and, if given, checks that each
 /// replay's log says `must_say`); panics with every failure.
 fn check_all(jobs: Vec<(String, PathBuf, u64)>, must_say: Option<&str>) {
+    let jobs = jobs
+        .into_iter()
+        .map(|(label, file, records)| (file, (label, records)))
+        .collect();
+    replay_all(jobs, |(label, records), o| {
+        check(label, o, *records)?;
+        match must_say.filter(|say| !o.stderr.contains(say)) {
+            Some(say) => Err(format!(
+                "{label}: the log does not say {say:?}:\n{}",
+                o.stderr
+            )),
+            None => Ok(()),
+        }
+    });
+}
+
+/// Replays every file of `jobs` on both cores and judges each outcome
+/// with what came with it; panics with every failure.
+fn replay_all<T: Send>(
+    jobs: Vec<(PathBuf, T)>,
+    judge: impl Fn(&T, &Outcome) -> Result<(), String> + Sync,
+) {
     let jobs = std::sync::Mutex::new(jobs);
     let failures = std::sync::Mutex::new(Vec::new());
     std::thread::scope(|s| {
         for _ in 0..2 {
             s.spawn(|| loop {
-                let Some((label, file, records)) = jobs.lock().unwrap().pop() else {
+                let Some((file, job)) = jobs.lock().unwrap().pop() else {
                     break;
                 };
-                let o = run(&file);
-                if let Err(e) = check(&label, &o, records) {
+                if let Err(e) = judge(&job, &run(&file)) {
                     failures.lock().unwrap().push(e);
-                } else if let Some(say) = must_say.filter(|say| !o.stderr.contains(say)) {
-                    failures.lock().unwrap().push(format!(
-                        "{label}: the log does not say {say:?}:\n{}",
-                        o.stderr
-                    ));
                 }
             });
         }
@@ -399,29 +415,15 @@ fn bit_flipped_record_headers_end_in_a_replay_or_a_clear_error() {
             }
             let file = dir.path().join(format!("hdr{variant}-{}", c.name));
             std::fs::write(&file, &b).unwrap();
-            files.push(file);
+            let name = file.file_name().unwrap().to_string_lossy().into_owned();
+            files.push((file, name));
         }
     }
-    let failures = std::sync::Mutex::new(Vec::new());
-    let files = std::sync::Mutex::new(files);
-    std::thread::scope(|s| {
-        for _ in 0..2 {
-            s.spawn(|| loop {
-                let Some(file) = files.lock().unwrap().pop() else {
-                    break;
-                };
-                let o = run(&file);
-                let name = file.file_name().unwrap().to_string_lossy().into_owned();
-                let clear = o.code == Some(1) && o.stderr.contains(&name);
-                if o.stderr.contains("panicked") || !(o.ok || clear) {
-                    failures
-                        .lock()
-                        .unwrap()
-                        .push(format!("{name}: exit {:?}:\n{}", o.code, o.stderr));
-                }
-            });
+    replay_all(files, |name, o| {
+        let clear = o.code == Some(1) && o.stderr.contains(name.as_str());
+        if o.stderr.contains("panicked") || !(o.ok || clear) {
+            return Err(format!("{name}: exit {:?}:\n{}", o.code, o.stderr));
         }
+        Ok(())
     });
-    let failures = failures.into_inner().unwrap();
-    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
