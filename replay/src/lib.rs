@@ -177,7 +177,7 @@ impl FileReader {
                 Step::Again => continue,
                 Step::Packet(found) => found,
             };
-            let Some(data) = self.reader.data().get(found.at..found.at + found.len) else {
+            let Some(data) = found.bytes(self.reader.data()) else {
                 let at = self.position();
                 return Err(self
                     .state
@@ -194,11 +194,7 @@ impl FileReader {
         };
         // Taken again out of the loop (the borrow checker cannot see that a
         // filtered-out packet's borrow ends before the next read).
-        let data = self
-            .reader
-            .data()
-            .get(found.at..found.at + found.len)
-            .unwrap_or_default();
+        let data = found.bytes(self.reader.data()).unwrap_or_default();
         Ok(Read::Packet(FilePacket {
             link_type: found.link_type,
             ts_secs: found.ts_secs,

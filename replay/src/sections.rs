@@ -195,6 +195,14 @@ pub(crate) struct Located {
     pub(crate) len: usize,
 }
 
+impl Located {
+    /// Its bytes, in the reader's unconsumed `data` (`None` if they are
+    /// not there, which a consistent block never makes).
+    pub(crate) fn bytes<'d>(&self, data: &'d [u8]) -> Option<&'d [u8]> {
+        data.get(self.at..self.at.checked_add(self.len)?)
+    }
+}
+
 /// A packet block's fields, still borrowing the block.
 struct Raw<'b> {
     iface: Interface,
