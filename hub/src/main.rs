@@ -129,6 +129,10 @@ fn main() -> ExitCode {
         }
     };
     rt.block_on(async move {
+        // SIGHUP's handler is in place before the hub says it is up (in
+        // `bind`): a reload asked for as soon as the ports answer must not
+        // meet SIGHUP's default action, which ends the process.
+        let hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup());
         if let Err(e) = nd_hub::check(&config) {
             tracing::error!("configuration error: {e:#}");
             return ExitCode::from(EXIT_CONFIG);
@@ -142,7 +146,7 @@ fn main() -> ExitCode {
             }
         };
         let handle = hub.handle();
-        tokio::spawn(reload_on_sighup(args, log_format, handle));
+        tokio::spawn(reload_on_sighup(hup, args, log_format, handle));
         notify(&[NotifyState::Ready]);
         let result = hub.run(shutdown_signal()).await;
         match result {
@@ -162,10 +166,15 @@ fn notify(state: &[NotifyState]) {
     }
 }
 
-/// Re-reads the configuration on every SIGHUP.
-async fn reload_on_sighup(args: Args, log_format: LogFormat, handle: nd_hub::HubHandle) {
-    use tokio::signal::unix::{signal, SignalKind};
-    let Ok(mut hup) = signal(SignalKind::hangup()) else {
+/// Re-reads the configuration on every SIGHUP (`hup`: its handler,
+/// installed at start-up).
+async fn reload_on_sighup(
+    hup: std::io::Result<tokio::signal::unix::Signal>,
+    args: Args,
+    log_format: LogFormat,
+    handle: nd_hub::HubHandle,
+) {
+    let Ok(mut hup) = hup else {
         tracing::warn!("cannot listen for SIGHUP; reloading is off");
         return;
     };
