@@ -73,8 +73,15 @@ fn build_guests(out: &Path) -> PathBuf {
             chefs.display()
         ));
     }
-    for sub in ["sdk", "dissect", "packet-count", "arp", "dns-lookup"] {
+    for sub in ["sdk", "packet-count", "arp", "dns-lookup"] {
         println!("cargo:rerun-if-changed={}", chefs.join(sub).display());
+    }
+    // Host crates the guests compile in (the SDK's DNS rule and layer kinds).
+    for krate in ["scapy", "decode"] {
+        println!(
+            "cargo:rerun-if-changed={}",
+            manifest_dir.join("..").join(krate).display()
+        );
     }
     println!(
         "cargo:rerun-if-changed={}",

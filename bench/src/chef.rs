@@ -133,7 +133,7 @@ pub fn run() -> anyhow::Result<()> {
                     Mode::ReadDecode | Mode::ReadDecodePerPacket => drop(batch),
                     Mode::Native => drop(native.handle_batch(to_guest(batch))),
                     Mode::Wasm | Mode::WasmPerPacket | Mode::LayersByValue => {
-                        if let Err(e) = wasm.handle_batch(&batch) {
+                        if let Err(e) = wasm.handle_batch(&std::sync::Arc::new(batch)) {
                             fault = Some(e.to_string());
                             return false;
                         }

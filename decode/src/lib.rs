@@ -89,6 +89,11 @@ impl LayerKind {
         LayerKind::Payload,
         LayerKind::Padding,
     ];
+
+    /// The kind with WIT position `n`, if there is one.
+    pub fn from_number(n: u8) -> Option<LayerKind> {
+        LayerKind::ALL.get(n as usize).copied()
+    }
 }
 
 /// One decoded layer: what it is and where its bytes are in the packet.

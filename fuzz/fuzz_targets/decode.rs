@@ -1,5 +1,7 @@
 //! The kitchen's native decoder on arbitrary bytes under every link type:
 //! it must not panic, and every layer must lie within the captured bytes.
+//! Then scapy's names for the decoded layers (`nd-scapy`, what the kitchen
+//! computes for PacketCountChefs): no panic either.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -18,4 +20,8 @@ fuzz_target!(|input: &[u8]| {
     for l in &layers {
         assert!(l.offset as usize + l.length as usize <= data.len(), "{l:?}");
     }
+    let decoded = nd_scapy::Decoded::new(link, data);
+    let mut names = 0usize;
+    nd_scapy::scapy_layers(&decoded.view(), |_| names += 1);
+    assert!(names <= 4 * layers.len() + 4, "{names} names for {} layers", layers.len());
 });

@@ -162,6 +162,9 @@ pub struct ChefState {
     log_max: u32,
     /// Log lines dropped by the rate limit.
     pub log_suppressed: u64,
+    /// The batch being handled, during a `handle-batch` call only: what
+    /// the `scapy.name-batch` import names (`crate::names`).
+    pub(crate) current: Option<Arc<PacketBatch>>,
 }
 
 /// Where a chef's log line came from (each has its own rate budget).
@@ -350,7 +353,7 @@ pub struct ChefInstance {
     interest: Option<Interest>,
     /// The batch of wanted packets, reused from call to call (`None` only
     /// while lent to a call).
-    selected: Option<PacketBatch>,
+    selected: Option<Arc<PacketBatch>>,
     /// Packets handed to the chef (after its interest's filter).
     delivered: u64,
 }
@@ -526,6 +529,7 @@ impl ChefHost {
             log_lines: [0, 0, 0],
             log_max: self.limits.log_lines_per_sec,
             log_suppressed: 0,
+            current: None,
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);
@@ -576,7 +580,7 @@ impl ChefHost {
             let interest = Interest::new(&w.any_layer, &w.any_port);
             if !interest.is_everything() {
                 tracing::debug!(chef = %instance.name, "wants only {interest:?}");
-                instance.selected = Some(crate::batch::empty_batch(0, 0));
+                instance.selected = Some(Arc::new(crate::batch::empty_batch(0, 0)));
                 instance.interest = Some(interest);
             }
         }
@@ -617,15 +621,21 @@ impl ChefInstance {
     /// Hands a batch to the chef (only the packets it wants, see
     /// [`Interest`]); returns its payloads (checked), whose indexes count
     /// within what it was handed.
-    pub fn handle_batch(&mut self, batch: &PacketBatch) -> Result<Vec<PacketPayload>, ChefFault> {
+    pub fn handle_batch(
+        &mut self,
+        batch: &Arc<PacketBatch>,
+    ) -> Result<Vec<PacketPayload>, ChefFault> {
         let Some(interest) = &self.interest else {
             return self.handle(batch);
         };
         let mut selected = self
             .selected
             .take()
-            .unwrap_or_else(|| crate::batch::empty_batch(0, 0));
-        let result = match interest.select(batch, &mut selected) {
+            .unwrap_or_else(|| Arc::new(crate::batch::empty_batch(0, 0)));
+        // Unshared between calls (the store lets go of it after each), so
+        // this reuses the allocation rather than cloning.
+        let wanted = interest.select(batch, Arc::make_mut(&mut selected));
+        let result = match wanted {
             0 => Ok(Vec::new()),
             _ => self.handle(&selected),
         };
@@ -639,11 +649,14 @@ impl ChefInstance {
         self.delivered
     }
 
-    fn handle(&mut self, batch: &PacketBatch) -> Result<Vec<PacketPayload>, ChefFault> {
+    fn handle(&mut self, batch: &Arc<PacketBatch>) -> Result<Vec<PacketPayload>, ChefFault> {
+        crate::names::lend(self.store.data_mut(), batch);
         let out = self.call(|chef, store| {
             chef.netdumplings_chef_handlers()
-                .call_handle_batch(store, batch)
-        })?;
+                .call_handle_batch(&mut *store, batch)
+        });
+        self.store.data_mut().current = None;
+        let out = out?;
         let len = crate::batch::batch_len(batch);
         self.delivered += len as u64;
         for p in &out {

@@ -8,6 +8,7 @@
 //! - [`progress`]: replay progress (a bar, or lines for scripts).
 //! - [`bindings`]: wasmtime `bindgen!` of `wit/chef.wit`.
 //! - [`host`]: compiling, caching, sandboxing and calling chef components.
+//! - [`names`]: the `scapy` import, scapy's layer names of a chef's batch.
 //! - [`supervisor`]: one worker thread per chef: faults, restarts, hot swap.
 //! - [`chefs`]: the chef directory and the set of running chef workers.
 //! - [`watch`]: the chef directory watcher.
@@ -37,6 +38,7 @@ pub mod host;
 pub mod kitchen;
 pub mod latency;
 pub mod metrics;
+pub mod names;
 pub mod outbox;
 pub mod progress;
 pub mod relay;

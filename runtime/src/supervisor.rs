@@ -332,7 +332,7 @@ impl Worker {
         });
     }
 
-    fn batch(&mut self, batch: &PacketBatch) {
+    fn batch(&mut self, batch: &Arc<PacketBatch>) {
         let n = crate::batch::batch_len(batch) as u64;
         if !self.ready() {
             self.with_status(|s| s.packets_skipped += n);

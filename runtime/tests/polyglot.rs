@@ -242,6 +242,10 @@ fn scratch_repo(lang: &str) -> tempfile::TempDir {
         }
     }
     std::os::unix::fs::symlink(root.join(".tools"), t.join(".tools")).unwrap();
+    // Host crates the Rust chef SDK compiles in (nd-scapy and its nd-decode).
+    for krate in ["scapy", "decode"] {
+        std::os::unix::fs::symlink(root.join(krate), t.join(krate)).unwrap();
+    }
     tmp
 }
 

@@ -4,7 +4,7 @@
 //! Packet payload: `{"lookup": {"hostname", "when"}}` where hostname is the
 //! first question's name without the trailing dot. Interval payload:
 //! `{"lookups_seen": {hostname: {"count", "latest"}}}`. Which packets are DNS
-//! follows scapy 2.4.5 (see `nd_dissect::dns_message`); a message that does
+//! follows scapy 2.4.5 (see `nd_scapy::dns_message`); a message that does
 //! not parse (truncated, bad labels, compression loops) makes no dumpling, as
 //! scapy left it `Raw`.
 //!
@@ -14,7 +14,7 @@
 use std::collections::BTreeMap;
 
 use netdumplings_chef::{
-    export_chef, json, serde_json, to_json, Chef, Interest, LayerKind, Packet, Value,
+    export_chef, json, nd_scapy, serde_json, to_json, Chef, Interest, LayerKind, Packet, Value,
 };
 use serde::Serialize;
 
@@ -39,7 +39,7 @@ pub struct DnsLookupChef {
 
 impl Chef for DnsLookupChef {
     const NAME: &'static str = "DNSLookupChef";
-    // What `nd_dissect::dns_message` can accept: UDP 53/5353, TCP 53.
+    // What `nd_scapy::dns_message` can accept: UDP 53/5353, TCP 53.
     const INTEREST: Interest = Interest {
         any_layer: &[LayerKind::Udp, LayerKind::Tcp],
         any_port: &[53, 5353],
@@ -50,7 +50,7 @@ impl Chef for DnsLookupChef {
     }
 
     fn packet_json(&mut self, packet: &Packet<'_>) -> Option<String> {
-        let dns = nd_dissect::parse_dns(nd_dissect::dns_message(packet)?)?;
+        let dns = nd_scapy::parse_dns(packet.dns_message()?)?;
         let hostname = dns.first_question?;
         let when = packet.timestamp();
         let json = to_json(&LookupPayload {

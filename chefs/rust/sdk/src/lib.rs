@@ -45,6 +45,10 @@
 
 use std::cell::RefCell;
 
+mod scapy;
+pub use nd_scapy;
+pub use scapy::{scapy_name, scapy_name_count, ScapyName};
+
 pub use serde;
 pub use serde_json::{self, json, Value};
 
@@ -163,6 +167,8 @@ pub struct Packet<'a> {
     /// "is there a UDP layer?" several times per packet, and most answers
     /// are no; this answers without walking the layers.
     kinds: u32,
+    /// The batch's scapy names, fetched from the kitchen on first use.
+    names: &'a scapy::BatchNames,
 }
 
 impl<'a> Packet<'a> {
@@ -336,6 +342,7 @@ impl<C: Chef> Runner<C> {
         // Out-of-range offsets (a buggy kitchen) give empty slices, not panics.
         let at = |v: &[u32], i: usize| v.get(i).copied().unwrap_or(0) as usize;
         let n = batch.data_offsets.len().saturating_sub(1);
+        let names = scapy::BatchNames::default();
         self.with(|chef| {
             for index in 0..n {
                 let start = at(&batch.data_offsets, index).min(batch.data.len());
@@ -356,6 +363,7 @@ impl<C: Chef> Runner<C> {
                     data: &batch.data[start..end],
                     layers: lstart..lend,
                     kinds,
+                    names: &names,
                 };
                 if let Some(json) = chef.packet_json(&packet) {
                     out.push(PacketPayload {

@@ -1,0 +1,212 @@
+//! scapy 2.4.5's view of a packet, over the kitchen's decoded layers: the
+//! names netdumplings 0.5.1's PacketCountChef counted, and which packets its
+//! DNSLookupChef saw as DNS.
+//!
+//! The kitchen computes these names for any chef that asks (the `scapy`
+//! import in `wit/chef.wit`), so every language's PacketCountChef is a
+//! small counter and this fuzzed native code is the one set of rules. The
+//! Rust chef SDK uses [`dns_message`] and [`parse_dns`] inside the guest.
+//! `docs/scapy-layer-names.md` is the rule book, written from this code.
+//!
+//! # Layout
+//!
+//! - [`packet`]: [`Packet`], the borrowed view of one packet's columns.
+//! - [`names`]: [`ScapyLayer`], every name, in id order.
+//! - [`batch`]: [`Batch`], a whole batch's columns, named in one go.
+//! - [`dns`]: the DNS rule (ports, TCP length prefix) and the parser.
+//! - here: [`scapy_layers`], the walk from decoded layers to names.
+//!
+//! Invariant: nothing here panics on any input (every read is a `get`);
+//! `fuzz/` (`just fuzz decode`) runs the names of every decoded packet.
+
+#![forbid(unsafe_code)]
+
+pub mod batch;
+pub mod dns;
+pub mod names;
+pub mod packet;
+
+pub use batch::{Batch, NOT_A_FRAGMENT};
+pub use dns::{dns_message, parse_dns, DnsSummary};
+pub use names::{ScapyLayer, SCAPY_LAYERS};
+pub use packet::{Decoded, Packet};
+
+use nd_decode::LayerKind;
+
+/// Length of scapy's `STP` layer (a configuration BPDU).
+const STP_LEN: usize = 35;
+
+/// Calls `emit` with every layer of `packet` as scapy names it, outermost
+/// first, as `PacketCountChef` counts them.
+pub fn scapy_layers(packet: &Packet<'_>, mut emit: impl FnMut(ScapyLayer)) {
+    // The next-header value that names the following IPv6 extension header.
+    let mut ipv6_next: Option<u8> = None;
+    let mut transport: Option<LayerKind> = None;
+    let mut icmp_type: Option<u8> = None;
+    let mut link_8023_len: Option<usize> = None;
+    for (kind, bytes) in packet.layers() {
+        match kind {
+            LayerKind::Ethernet => emit(ScapyLayer::Ethernet),
+            LayerKind::Ieee8023 => {
+                emit(ScapyLayer::Dot3);
+                link_8023_len = bytes
+                    .get(12..14)
+                    .map(|b| u16::from_be_bytes([b[0], b[1]]) as usize);
+            }
+            LayerKind::LinuxSll => emit(ScapyLayer::CookedLinux),
+            LayerKind::Loopback => emit(ScapyLayer::Loopback),
+            LayerKind::Vlan => emit(ScapyLayer::Dot1Q),
+            LayerKind::Qinq => emit(ScapyLayer::Dot1AD),
+            LayerKind::Arp => emit(ScapyLayer::Arp),
+            LayerKind::Ipv4 => emit(ScapyLayer::Ip),
+            LayerKind::Ipv6 => {
+                emit(ScapyLayer::Ipv6);
+                ipv6_next = bytes.get(6).copied();
+            }
+            LayerKind::Ipv6Extension => {
+                emit(match ipv6_next {
+                    Some(0) => ScapyLayer::Ipv6HopByHop,
+                    Some(43) => ScapyLayer::Ipv6Routing,
+                    Some(60) => ScapyLayer::Ipv6DestOptions,
+                    Some(51) => ScapyLayer::Ah,
+                    _ => ScapyLayer::Ipv6Extension,
+                });
+                ipv6_next = bytes.first().copied();
+            }
+            LayerKind::Ipv6Fragment => {
+                emit(ScapyLayer::Ipv6Fragment);
+                ipv6_next = bytes.first().copied();
+            }
+            LayerKind::Tcp => {
+                emit(ScapyLayer::Tcp);
+                transport = Some(kind);
+            }
+            LayerKind::Udp => {
+                emit(ScapyLayer::Udp);
+                transport = Some(kind);
+            }
+            LayerKind::Icmpv4 => {
+                emit(ScapyLayer::Icmp);
+                transport = Some(kind);
+                icmp_type = bytes.first().copied();
+            }
+            LayerKind::Icmpv6 => {
+                transport = Some(kind);
+                emit(icmpv6_name(bytes));
+            }
+            LayerKind::Payload => payload_names(
+                packet,
+                bytes,
+                transport,
+                icmp_type,
+                link_8023_len,
+                &mut emit,
+            ),
+            LayerKind::Padding => emit(ScapyLayer::Padding),
+        }
+    }
+}
+
+fn payload_names(
+    packet: &Packet<'_>,
+    bytes: &[u8],
+    transport: Option<LayerKind>,
+    icmp_type: Option<u8>,
+    link_8023_len: Option<usize>,
+    emit: &mut impl FnMut(ScapyLayer),
+) {
+    if bytes.is_empty() {
+        return;
+    }
+    if packet.is_later_fragment() {
+        emit(ScapyLayer::Raw);
+        return;
+    }
+    match transport {
+        Some(LayerKind::Udp) | Some(LayerKind::Tcp) => {
+            let ports = packet.ports.map(Some);
+            // Most packets are not on a DNS port: skip `dns_message`'s
+            // second walk over the layers for them.
+            let dns_port = ports.iter().any(|p| matches!(p, Some(53 | 5353)));
+            if let Some(msg) = dns_port.then(|| dns_message(packet)).flatten() {
+                if parse_dns(msg).is_some() {
+                    emit(ScapyLayer::Dns);
+                    // Over TCP, bytes after the length-prefixed message are Raw.
+                    if transport == Some(LayerKind::Tcp) && bytes.len() > msg.len() + 2 {
+                        emit(ScapyLayer::Raw);
+                    }
+                    return;
+                }
+            }
+            if transport == Some(LayerKind::Udp) && ports.contains(&Some(5355)) {
+                // scapy's LLMNR: query or response by the QR bit.
+                match bytes.get(2) {
+                    Some(b) if b & 0x80 != 0 => emit(ScapyLayer::LlmnrResponse),
+                    _ => emit(ScapyLayer::LlmnrQuery),
+                }
+            } else if transport == Some(LayerKind::Udp) && ports.contains(&Some(123)) {
+                emit(ScapyLayer::Ntp);
+            } else {
+                emit(ScapyLayer::Raw);
+            }
+        }
+        Some(LayerKind::Icmpv4) if matches!(icmp_type, Some(3 | 4 | 5 | 11 | 12)) => {
+            // An ICMP error quotes the offending IP header and 8 bytes of it.
+            let Some(ihl) = bytes.first().map(|b| ((b & 0x0f) as usize) * 4) else {
+                return;
+            };
+            if bytes.first().map(|b| b >> 4) != Some(4) || ihl < 20 || bytes.len() < 20 {
+                emit(ScapyLayer::Raw);
+                return;
+            }
+            emit(ScapyLayer::IpInIcmp);
+            let rest = bytes.get(ihl..).unwrap_or(&[]);
+            match bytes.get(9) {
+                Some(17) if rest.len() >= 8 => emit(ScapyLayer::UdpInIcmp),
+                Some(6) if rest.len() >= 8 => emit(ScapyLayer::TcpInIcmp),
+                Some(1) if rest.len() >= 8 => emit(ScapyLayer::IcmpInIcmp),
+                _ => {}
+            }
+            if rest.len() > 8 {
+                emit(ScapyLayer::Raw);
+            }
+        }
+        // ICMPv6 messages (echo, MLD, ND, ...) carry their body in the message.
+        Some(LayerKind::Icmpv6) => {}
+        None if link_8023_len.is_some() => {
+            emit(ScapyLayer::Llc);
+            if bytes.first() == Some(&0x42) && bytes.get(1) == Some(&0x42) {
+                emit(ScapyLayer::Stp);
+                // scapy's STP layer is 35 bytes; anything after it is Raw.
+                if bytes.len() > 3 + STP_LEN {
+                    emit(ScapyLayer::Raw);
+                }
+            } else if bytes.len() > 3 {
+                emit(ScapyLayer::Raw);
+            }
+        }
+        _ => emit(ScapyLayer::Raw),
+    }
+}
+
+/// scapy's class names for ICMPv6 messages (the common ones).
+fn icmpv6_name(header: &[u8]) -> ScapyLayer {
+    match header.first() {
+        Some(1) => ScapyLayer::Icmpv6DestUnreach,
+        Some(2) => ScapyLayer::Icmpv6PacketTooBig,
+        Some(3) => ScapyLayer::Icmpv6TimeExceeded,
+        Some(4) => ScapyLayer::Icmpv6ParamProblem,
+        Some(128) => ScapyLayer::Icmpv6EchoRequest,
+        Some(129) => ScapyLayer::Icmpv6EchoReply,
+        Some(130) => ScapyLayer::Mldv2Query,
+        Some(131) => ScapyLayer::MldReport,
+        Some(132) => ScapyLayer::MldDone,
+        Some(133) => ScapyLayer::NdRouterSolicitation,
+        Some(134) => ScapyLayer::NdRouterAdvertisement,
+        Some(135) => ScapyLayer::NdNeighborSolicitation,
+        Some(136) => ScapyLayer::NdNeighborAdvertisement,
+        Some(137) => ScapyLayer::NdRedirect,
+        Some(143) => ScapyLayer::Mldv2Report,
+        _ => ScapyLayer::Icmpv6Unknown,
+    }
+}
