@@ -74,9 +74,14 @@ mod tests {
                 K::Icmpv6 => Wit::Icmpv6,
                 K::Payload => Wit::Payload,
                 K::Padding => Wit::Padding,
+                K::Vxlan => Wit::Vxlan,
+                K::Gre => Wit::Gre,
+                K::PppoeDiscovery => Wit::PppoeDiscovery,
+                K::PppoeSession => Wit::PppoeSession,
+                K::Ppp => Wit::Ppp,
             };
             assert_eq!(k as u8, wit as u8, "{k:?}");
         }
-        assert_eq!(K::ALL.len(), 17);
+        assert_eq!(K::ALL.len(), 22);
     }
 }

@@ -14,9 +14,15 @@ pub fn dns_message<'a>(packet: &Packet<'a>) -> Option<&'a [u8]> {
     }
     let ports = packet.ports()?;
     let payload = packet.layer(LayerKind::Payload)?;
-    if packet.has(LayerKind::Udp) && ports.iter().any(|p| *p == 53 || *p == 5353) {
+    // The ports are the innermost transport's (a tunnel's UDP comes first).
+    let transport = packet
+        .layers()
+        .filter(|(k, _)| matches!(k, LayerKind::Udp | LayerKind::Tcp))
+        .last()?
+        .0;
+    if transport == LayerKind::Udp && ports.iter().any(|p| *p == 53 || *p == 5353) {
         Some(payload)
-    } else if packet.has(LayerKind::Tcp) && ports.contains(&53) {
+    } else if transport == LayerKind::Tcp && ports.contains(&53) {
         let len = u16::from_be_bytes([*payload.first()?, *payload.get(1)?]) as usize;
         payload.get(2..2 + len)
     } else {

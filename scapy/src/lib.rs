@@ -25,6 +25,8 @@ pub mod batch;
 pub mod dns;
 pub mod names;
 pub mod packet;
+#[cfg(test)]
+mod tests;
 
 pub use batch::{Batch, NOT_A_FRAGMENT};
 pub use dns::{dns_message, parse_dns, DnsSummary};
@@ -44,7 +46,23 @@ pub fn scapy_layers(packet: &Packet<'_>, mut emit: impl FnMut(ScapyLayer)) {
     let mut transport: Option<LayerKind> = None;
     let mut icmp_type: Option<u8> = None;
     let mut link_8023_len: Option<usize> = None;
+    // After a PPPoE discovery header of type 1: its payload is a tag list.
+    let mut pppoe_tags = false;
     for (kind, bytes) in packet.layers() {
+        if matches!(
+            kind,
+            LayerKind::Vxlan
+                | LayerKind::Gre
+                | LayerKind::PppoeDiscovery
+                | LayerKind::PppoeSession
+                | LayerKind::Ppp
+        ) {
+            // A tunnel: what the outer layers said is not about what follows.
+            transport = None;
+            icmp_type = None;
+            link_8023_len = None;
+            pppoe_tags = false;
+        }
         match kind {
             LayerKind::Ethernet => emit(ScapyLayer::Ethernet),
             LayerKind::Ieee8023 => {
@@ -94,6 +112,7 @@ pub fn scapy_layers(packet: &Packet<'_>, mut emit: impl FnMut(ScapyLayer)) {
                 transport = Some(kind);
                 emit(icmpv6_name(bytes));
             }
+            LayerKind::Payload if pppoe_tags && !bytes.is_empty() => emit(ScapyLayer::PppoeTags),
             LayerKind::Payload => payload_names(
                 packet,
                 bytes,
@@ -103,6 +122,15 @@ pub fn scapy_layers(packet: &Packet<'_>, mut emit: impl FnMut(ScapyLayer)) {
                 &mut emit,
             ),
             LayerKind::Padding => emit(ScapyLayer::Padding),
+            LayerKind::Vxlan => emit(ScapyLayer::Vxlan),
+            LayerKind::Gre => emit(ScapyLayer::Gre),
+            LayerKind::PppoeDiscovery => {
+                emit(ScapyLayer::PppoeDiscovery);
+                // `bind_layers(PPPoED, PPPoED_Tags, type=1)`: the low nibble.
+                pppoe_tags = bytes.first().is_some_and(|b| b & 0x0f == 1);
+            }
+            LayerKind::PppoeSession => emit(ScapyLayer::Pppoe),
+            LayerKind::Ppp => emit(ScapyLayer::Ppp),
         }
     }
 }

@@ -84,6 +84,12 @@ declare_scapy_layers! {
     NdRedirect => "ICMPv6 Neighbor Discovery - Redirect",
     Mldv2Report => "MLDv2 - Multicast Listener Report",
     Icmpv6Unknown => "ICMPv6 Unknown",
+    Vxlan => "VXLAN",
+    Gre => "GRE",
+    PppoeDiscovery => "PPP over Ethernet Discovery",
+    PppoeTags => "PPPoE Tag List",
+    Pppoe => "PPP over Ethernet",
+    Ppp => "PPP Link Layer",
 }
 
 /// How many [`ScapyLayer`]s there are (the length of a counter array).

@@ -1,44 +1,60 @@
 /*
  * PacketCountChef: counts every layer of every packet by scapy's layer
  * name, as netdumplings' PacketCountChef. No packet dumplings; the interval
- * payload is {"packet_counts":{layer:count}}, counts since the chef started
- * (docs/scapy-layer-names.md). The C twin of chefs/rust/packet-count.
+ * payload is {"packet_counts":{layer:count}}, counts since the chef started.
+ * The names come from the kitchen (nd_packet_scapy_names; rules in
+ * docs/scapy-layer-names.md), as in every language's PacketCountChef. The C
+ * twin of chefs/rust/packet-count.
  *
  * State (hot swap): {"layer":count,...}, as the Rust chef's.
  */
 #include <stdlib.h>
 #include <string.h>
 
-#include "dissect.h"
 #include "netdumplings_chef.h"
 
 const char nd_chef_name[] = "PacketCountChef";
 
 /* Counts up to the last interval (or imported), by name: what it reports. */
 static struct nd_map totals = ND_MAP_INIT(sizeof(uint64_t));
-/* Counts since then, by scapy name number: all the packet path touches. */
-static uint64_t recent[ND_NAME_COUNT];
-
-static void count(void *context, enum nd_scapy_name name) {
-    (void)context;
-    recent[name]++;
-}
+/* Counts since then, indexed by name id (nd_scapy_name_count() of them,
+ * allocated on the first packet): the per-packet path is an array
+ * increment per layer, no name lookup. Folded into `totals` at every
+ * interval and export. */
+static uint64_t *recent;
+static size_t recent_len;
 
 bool nd_packet(const struct nd_packet *packet, struct nd_buf *out) {
     (void)out;
-    nd_scapy_layer_names(packet, count, NULL);
+    if (!recent) {
+        recent_len = nd_scapy_name_count();
+        recent = calloc(recent_len ? recent_len : 1, sizeof *recent);
+        if (!recent) {
+            abort();
+        }
+    }
+    const uint16_t *ids;
+    size_t n = nd_packet_scapy_names(packet, &ids);
+    for (size_t j = 0; j < n; j++) {
+        /* Ids are below the count; the check keeps a bad one harmless. */
+        if (ids[j] < recent_len) {
+            recent[ids[j]]++;
+        }
+    }
     return false;
 }
 
 /* Moves `recent` into `totals`. */
 static void fold(void) {
-    for (int name = 0; name < ND_NAME_COUNT; name++) {
-        if (recent[name] > 0) {
-            const char *text = nd_scapy_names[name];
-            bool added;
-            uint64_t *n = nd_map_put(&totals, text, strlen(text), &added);
-            *n += recent[name];
-            recent[name] = 0;
+    for (size_t id = 0; id < recent_len; id++) {
+        if (recent[id] > 0) {
+            struct nd_bytes name = nd_scapy_name((uint16_t)id);
+            if (name.ptr) {
+                bool added;
+                uint64_t *n = nd_map_put(&totals, name.ptr, name.len, &added);
+                *n += recent[id];
+            }
+            recent[id] = 0;
         }
     }
 }
@@ -99,8 +115,8 @@ bool nd_import_state(const uint8_t *state, size_t len, struct nd_buf *error) {
     }
     nd_map_free(&totals);
     totals = imported;
-    for (int i = 0; i < ND_NAME_COUNT; i++) {
-        recent[i] = 0;
+    if (recent) {
+        memset(recent, 0, recent_len * sizeof *recent);
     }
     return true;
 }

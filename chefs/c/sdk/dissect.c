@@ -1,65 +1,10 @@
 /*
- * scapy's layer names and DNS detection over the kitchen's decoded layers;
- * a port of chefs/rust/dissect (see dissect.h).
+ * DNS detection over the kitchen's decoded layers, and a DNS message
+ * checker (see dissect.h).
  */
 #include <string.h>
 
 #include "dissect.h"
-
-const char *const nd_scapy_names[ND_NAME_COUNT] = {
-    [ND_NAME_ETHERNET] = "Ethernet",
-    [ND_NAME_802_3] = "802.3",
-    [ND_NAME_COOKED_LINUX] = "cooked linux",
-    [ND_NAME_LOOPBACK] = "Loopback",
-    [ND_NAME_802_1Q] = "802.1Q",
-    [ND_NAME_802_1AD] = "802_1AD",
-    [ND_NAME_ARP] = "ARP",
-    [ND_NAME_IP] = "IP",
-    [ND_NAME_IPV6] = "IPv6",
-    [ND_NAME_IPV6_HOP_BY_HOP] = "IPv6 Extension Header - Hop-by-Hop Options Header",
-    [ND_NAME_IPV6_ROUTING] = "IPv6 Option Header Routing",
-    [ND_NAME_IPV6_DESTINATION] = "IPv6 Extension Header - Destination Options Header",
-    [ND_NAME_AH] = "AH",
-    [ND_NAME_IPV6_EXTENSION] = "IPv6 Extension Header",
-    [ND_NAME_IPV6_FRAGMENT] = "IPv6 Extension Header - Fragmentation header",
-    [ND_NAME_TCP] = "TCP",
-    [ND_NAME_UDP] = "UDP",
-    [ND_NAME_ICMP] = "ICMP",
-    [ND_NAME_ICMPV6_DEST_UNREACH] = "ICMPv6 Destination Unreachable",
-    [ND_NAME_ICMPV6_PACKET_TOO_BIG] = "ICMPv6 Packet Too Big",
-    [ND_NAME_ICMPV6_TIME_EXCEEDED] = "ICMPv6 Time Exceeded",
-    [ND_NAME_ICMPV6_PARAM_PROBLEM] = "ICMPv6 Parameter Problem",
-    [ND_NAME_ICMPV6_ECHO_REQUEST] = "ICMPv6 Echo Request",
-    [ND_NAME_ICMPV6_ECHO_REPLY] = "ICMPv6 Echo Reply",
-    [ND_NAME_MLDV2_QUERY] = "MLDv2 - Multicast Listener Query",
-    [ND_NAME_MLD_REPORT] = "MLD - Multicast Listener Report",
-    [ND_NAME_MLD_DONE] = "MLD - Multicast Listener Done",
-    [ND_NAME_ND_ROUTER_SOLICITATION] = "ICMPv6 Neighbor Discovery - Router Solicitation",
-    [ND_NAME_ND_ROUTER_ADVERTISEMENT] = "ICMPv6 Neighbor Discovery - Router Advertisement",
-    [ND_NAME_ND_NEIGHBOR_SOLICITATION] = "ICMPv6 Neighbor Discovery - Neighbor Solicitation",
-    [ND_NAME_ND_NEIGHBOR_ADVERTISEMENT] = "ICMPv6 Neighbor Discovery - Neighbor Advertisement",
-    [ND_NAME_ND_REDIRECT] = "ICMPv6 Neighbor Discovery - Redirect",
-    [ND_NAME_MLDV2_REPORT] = "MLDv2 - Multicast Listener Report",
-    [ND_NAME_ICMPV6_UNKNOWN] = "ICMPv6 Unknown",
-    [ND_NAME_PADDING] = "Padding",
-    [ND_NAME_RAW] = "Raw",
-    [ND_NAME_DNS] = "DNS",
-    [ND_NAME_LLMNR_RESPONSE] = "Link Local Multicast Node Resolution - Response",
-    [ND_NAME_LLMNR_QUERY] = "Link Local Multicast Node Resolution - Query",
-    [ND_NAME_NTP] = "NTPHeader",
-    [ND_NAME_IP_IN_ICMP] = "IP in ICMP",
-    [ND_NAME_UDP_IN_ICMP] = "UDP in ICMP",
-    [ND_NAME_TCP_IN_ICMP] = "TCP in ICMP",
-    [ND_NAME_ICMP_IN_ICMP] = "ICMP in ICMP",
-    [ND_NAME_LLC] = "LLC",
-    [ND_NAME_STP] = "Spanning Tree Protocol",
-};
-
-/* Length of scapy's `STP` layer (a configuration BPDU). */
-#define STP_LEN 35
-
-/* "No value": what Rust's `None` is for the remembered bytes below. */
-#define NONE (-1)
 
 static bool is_non_first_fragment(const struct nd_packet *p) {
     uint32_t offset;
@@ -75,11 +20,19 @@ bool nd_dns_message(const struct nd_packet *p, struct nd_bytes *message) {
         !nd_find_layer(p, ND_PAYLOAD, &payload)) {
         return false;
     }
-    if (nd_has(p, ND_UDP) && (src == 53 || src == 5353 || dst == 53 || dst == 5353)) {
+    /* The ports are the innermost transport's: a tunnel's UDP may come first. */
+    int transport = -1;
+    for (size_t j = 0; j < p->layer_count; j++) {
+        uint8_t k = p->layer_kinds_[j];
+        if (k == ND_UDP || k == ND_TCP) {
+            transport = k;
+        }
+    }
+    if (transport == ND_UDP && (src == 53 || src == 5353 || dst == 53 || dst == 5353)) {
         *message = payload;
         return true;
     }
-    if (nd_has(p, ND_TCP) && (src == 53 || dst == 53)) {
+    if (transport == ND_TCP && (src == 53 || dst == 53)) {
         if (payload.len < 2) {
             return false;
         }
@@ -416,170 +369,4 @@ bool nd_dns_parse(struct nd_bytes message, struct nd_buf *hostname, bool *has_ho
         }
     }
     return true;
-}
-
-/* ---- scapy's layer names --------------------------------------------------------- */
-
-typedef void (*emit_fn)(void *context, enum nd_scapy_name name);
-
-static enum nd_scapy_name icmpv6_name(struct nd_bytes header) {
-    switch (header.len ? header.ptr[0] : -1) {
-    case 1: return ND_NAME_ICMPV6_DEST_UNREACH;
-    case 2: return ND_NAME_ICMPV6_PACKET_TOO_BIG;
-    case 3: return ND_NAME_ICMPV6_TIME_EXCEEDED;
-    case 4: return ND_NAME_ICMPV6_PARAM_PROBLEM;
-    case 128: return ND_NAME_ICMPV6_ECHO_REQUEST;
-    case 129: return ND_NAME_ICMPV6_ECHO_REPLY;
-    case 130: return ND_NAME_MLDV2_QUERY;
-    case 131: return ND_NAME_MLD_REPORT;
-    case 132: return ND_NAME_MLD_DONE;
-    case 133: return ND_NAME_ND_ROUTER_SOLICITATION;
-    case 134: return ND_NAME_ND_ROUTER_ADVERTISEMENT;
-    case 135: return ND_NAME_ND_NEIGHBOR_SOLICITATION;
-    case 136: return ND_NAME_ND_NEIGHBOR_ADVERTISEMENT;
-    case 137: return ND_NAME_ND_REDIRECT;
-    case 143: return ND_NAME_MLDV2_REPORT;
-    default: return ND_NAME_ICMPV6_UNKNOWN;
-    }
-}
-
-/* What the layers below the payload told us. Each is NONE when absent. */
-struct below {
-    int transport;     /* ND_TCP, ND_UDP, ND_ICMPV4, ND_ICMPV6 */
-    int icmp_type;     /* byte 0 of the ICMPv4 header */
-    long link_8023_len; /* the 802.3 length field */
-};
-
-static void payload_names(const struct nd_packet *p, struct nd_bytes bytes, struct below below,
-                          emit_fn emit, void *context) {
-    if (bytes.len == 0) {
-        return;
-    }
-    if (is_non_first_fragment(p)) {
-        emit(context, ND_NAME_RAW);
-        return;
-    }
-    const uint8_t *b = bytes.ptr;
-    if (below.transport == ND_UDP || below.transport == ND_TCP) {
-        struct nd_bytes message;
-        if (nd_dns_message(p, &message) && nd_dns_parse(message, NULL, NULL)) {
-            emit(context, ND_NAME_DNS);
-            /* Over TCP, bytes after the length-prefixed message are Raw. */
-            if (below.transport == ND_TCP && bytes.len > message.len + 2) {
-                emit(context, ND_NAME_RAW);
-            }
-            return;
-        }
-        uint16_t src, dst;
-        bool ports = nd_src_port(p, &src) && nd_dst_port(p, &dst);
-        if (below.transport == ND_UDP && ports && (src == 5355 || dst == 5355)) {
-            /* scapy's LLMNR: query or response by the QR bit. */
-            emit(context, bytes.len > 2 && (b[2] & 0x80) ? ND_NAME_LLMNR_RESPONSE : ND_NAME_LLMNR_QUERY);
-        } else if (below.transport == ND_UDP && ports && (src == 123 || dst == 123)) {
-            emit(context, ND_NAME_NTP);
-        } else {
-            emit(context, ND_NAME_RAW);
-        }
-    } else if (below.transport == ND_ICMPV4 &&
-               (below.icmp_type == 3 || below.icmp_type == 4 || below.icmp_type == 5 ||
-                below.icmp_type == 11 || below.icmp_type == 12)) {
-        /* An ICMP error quotes the offending IP header and 8 bytes of it. */
-        size_t ihl = (size_t)(b[0] & 0x0f) * 4;
-        if (b[0] >> 4 != 4 || ihl < 20 || bytes.len < 20) {
-            emit(context, ND_NAME_RAW);
-            return;
-        }
-        emit(context, ND_NAME_IP_IN_ICMP);
-        size_t rest = bytes.len > ihl ? bytes.len - ihl : 0;
-        if (rest >= 8) {
-            switch (b[9]) {
-            case 17: emit(context, ND_NAME_UDP_IN_ICMP); break;
-            case 6: emit(context, ND_NAME_TCP_IN_ICMP); break;
-            case 1: emit(context, ND_NAME_ICMP_IN_ICMP); break;
-            }
-        }
-        if (rest > 8) {
-            emit(context, ND_NAME_RAW);
-        }
-    } else if (below.transport == ND_ICMPV6) {
-        /* ICMPv6 messages (echo, MLD, ND, ...) carry their body in the message. */
-    } else if (below.transport == NONE && below.link_8023_len != NONE) {
-        emit(context, ND_NAME_LLC);
-        if (bytes.len >= 2 && b[0] == 0x42 && b[1] == 0x42) {
-            emit(context, ND_NAME_STP);
-            /* scapy's STP layer is 35 bytes; anything after it is Raw. */
-            if (bytes.len > 3 + STP_LEN) {
-                emit(context, ND_NAME_RAW);
-            }
-        } else if (bytes.len > 3) {
-            emit(context, ND_NAME_RAW);
-        }
-    } else {
-        emit(context, ND_NAME_RAW);
-    }
-}
-
-void nd_scapy_layer_names(const struct nd_packet *p, emit_fn emit, void *context) {
-    /* The next-header value that names the following IPv6 extension header. */
-    int ipv6_next = NONE;
-    struct below below = {NONE, NONE, NONE};
-    for (size_t j = 0; j < p->layer_count; j++) {
-        struct nd_layer layer;
-        if (!nd_layer_at(p, j, &layer)) {
-            continue;
-        }
-        struct nd_bytes bytes = layer.bytes;
-        int first = bytes.len ? bytes.ptr[0] : NONE;
-        switch (layer.kind) {
-        case ND_ETHERNET: emit(context, ND_NAME_ETHERNET); break;
-        case ND_IEEE8023:
-            emit(context, ND_NAME_802_3);
-            below.link_8023_len = bytes.len >= 14 ? (long)(bytes.ptr[12] << 8 | bytes.ptr[13]) : NONE;
-            break;
-        case ND_LINUX_SLL: emit(context, ND_NAME_COOKED_LINUX); break;
-        case ND_LOOPBACK: emit(context, ND_NAME_LOOPBACK); break;
-        case ND_VLAN: emit(context, ND_NAME_802_1Q); break;
-        case ND_QINQ: emit(context, ND_NAME_802_1AD); break;
-        case ND_ARP: emit(context, ND_NAME_ARP); break;
-        case ND_IPV4: emit(context, ND_NAME_IP); break;
-        case ND_IPV6:
-            emit(context, ND_NAME_IPV6);
-            ipv6_next = bytes.len > 6 ? bytes.ptr[6] : NONE;
-            break;
-        case ND_IPV6_EXTENSION:
-            switch (ipv6_next) {
-            case 0: emit(context, ND_NAME_IPV6_HOP_BY_HOP); break;
-            case 43: emit(context, ND_NAME_IPV6_ROUTING); break;
-            case 60: emit(context, ND_NAME_IPV6_DESTINATION); break;
-            case 51: emit(context, ND_NAME_AH); break;
-            default: emit(context, ND_NAME_IPV6_EXTENSION); break;
-            }
-            ipv6_next = first;
-            break;
-        case ND_IPV6_FRAGMENT:
-            emit(context, ND_NAME_IPV6_FRAGMENT);
-            ipv6_next = first;
-            break;
-        case ND_TCP:
-            emit(context, ND_NAME_TCP);
-            below.transport = ND_TCP;
-            break;
-        case ND_UDP:
-            emit(context, ND_NAME_UDP);
-            below.transport = ND_UDP;
-            break;
-        case ND_ICMPV4:
-            emit(context, ND_NAME_ICMP);
-            below.transport = ND_ICMPV4;
-            below.icmp_type = first;
-            break;
-        case ND_ICMPV6:
-            below.transport = ND_ICMPV6;
-            emit(context, icmpv6_name(bytes));
-            break;
-        case ND_PAYLOAD: payload_names(p, bytes, below, emit, context); break;
-        case ND_PADDING: emit(context, ND_NAME_PADDING); break;
-        default: break;
-        }
-    }
 }

@@ -48,6 +48,9 @@ extern "C" {
 
 /* ---- Packets ------------------------------------------------------------ */
 
+/* The SDK's per-batch state behind nd_packet_scapy_names (opaque). */
+struct nd_batch_names_;
+
 /* What a decoded layer is: wit/chef.wit's `layer-kind`, in its order. */
 enum nd_layer_kind {
     ND_ETHERNET = 0,
@@ -67,6 +70,11 @@ enum nd_layer_kind {
     ND_ICMPV6,
     ND_PAYLOAD,
     ND_PADDING,
+    ND_VXLAN,
+    ND_GRE,
+    ND_PPPOE_DISCOVERY,
+    ND_PPPOE_SESSION,
+    ND_PPP,
     ND_LAYER_KIND_COUNT
 };
 
@@ -103,6 +111,7 @@ struct nd_packet {
     const uint8_t *ip_addresses_; /* 32 bytes: source, destination */
     uint16_t ports_[2];           /* source, destination */
     uint32_t fragment_offset_;    /* UINT32_MAX: not a fragment */
+    struct nd_batch_names_ *names_; /* the batch's scapy names, fetched when first asked */
 };
 
 /* Layer `j` (0 .. layer_count); false for a kind this SDK does not know
@@ -134,6 +143,39 @@ bool nd_dst_port(const struct nd_packet *p, uint16_t *port);
 
 /* The IP fragment offset in bytes; false when the packet is no fragment. */
 bool nd_fragment_offset(const struct nd_packet *p, uint32_t *offset);
+
+/* ---- scapy's layer names --------------------------------------------------- */
+
+/*
+ * The names scapy 2.4.5 (what netdumplings 0.5.1's chefs saw packets
+ * through) gives a packet's layers, computed by the kitchen (wit/chef.wit's
+ * `scapy` interface; rules in docs/scapy-layer-names.md), so no chef carries
+ * the rules itself. A name is an id, a small number for counting in an
+ * array; nd_scapy_name turns it into text. Ids hold for the life of the
+ * kitchen, not across its versions: report names, never ids.
+ *
+ *     const uint16_t *ids;
+ *     size_t n = nd_packet_scapy_names(packet, &ids);
+ *     for (size_t j = 0; j < n; j++)
+ *         if (ids[j] < count) counts[ids[j]]++;   // count = nd_scapy_name_count()
+ */
+
+/* The packet's layers as scapy named them, outermost first: sets `*ids` to
+ * that many name ids and returns how many (0: none, and `*ids` is NULL).
+ * The first packet of a batch that asks fetches the whole batch's names
+ * from the kitchen, once; the ids are valid during the `nd_packet` call
+ * only. */
+size_t nd_packet_scapy_names(const struct nd_packet *p, const uint16_t **ids);
+
+/* How many names there are: every id is below it, so an array this long
+ * has a slot for each. The table is fetched from the kitchen on first use,
+ * once per instance. */
+size_t nd_scapy_name_count(void);
+
+/* The text of name `id` ("Ethernet", "DNS", ..., UTF-8, not
+ * NUL-terminated; the SDK keeps it for the life of the instance), or
+ * {NULL, 0} for an id at or above nd_scapy_name_count(). */
+struct nd_bytes nd_scapy_name(uint16_t id);
 
 /* ---- A growable byte buffer, and JSON written into it -------------------- */
 

@@ -1,25 +1,22 @@
 // PacketCountChef: counts every layer of every packet by scapy's layer
-// name, as netdumplings' PacketCountChef (rules: docs/scapy-layer-names.md).
+// name, as netdumplings' PacketCountChef (rules: docs/scapy-layer-names.md;
+// the kitchen computes the names, `Packet.scapyNames`).
 // No packet dumplings; the interval payload is `{"packet_counts": {layer:
 // count}}`, counts since the chef started. The state handed to the next
 // version on a hot swap is the counts as a JSON object, as the Rust chef's,
 // so the two can replace each other.
 
 import { chef, fromJson } from '../sdk/chef.js';
-import { scapyLayerNames } from '../sdk/dissect.js';
 
 /** Layer name -> count. An object without a prototype: the cheapest map in the interpreter. */
 let counts = Object.create(null);
 
-function count(name) {
-    counts[name] = (counts[name] ?? 0) + 1;
-}
 
 export const handlers = chef({
     name: 'PacketCountChef',
 
     packet(p) {
-        scapyLayerNames(p, count);
+        for (const name of p.scapyNames()) counts[name] = (counts[name] ?? 0) + 1;
     },
 
     interval() {

@@ -24,6 +24,7 @@
 // path here avoids calls, iterators and allocations it can do without.
 
 import { log as hostLog } from 'netdumplings:chef/host@0.1.0';
+import { names as hostScapyNames, nameBatch } from 'netdumplings:chef/scapy@0.1.0';
 import { toJson, utf8Encode } from './json.js';
 
 export { float, Float, rawJson, RawJson, toJson, fromJson, utf8Encode, utf8Decode, formatFloat, compareKeys } from './json.js';
@@ -47,12 +48,18 @@ export const Kind = Object.freeze({
     icmpv6: 14,
     payload: 15,
     padding: 16,
+    vxlan: 17,
+    gre: 18,
+    pppoeDiscovery: 19,
+    pppoeSession: 20,
+    ppp: 21,
 });
 
 /** WIT names of the layer kinds, by number: `KIND_NAMES[Kind.linuxSll]` is 'linux-sll'. */
 export const KIND_NAMES = Object.freeze([
     'ethernet', 'ieee8023', 'linux-sll', 'loopback', 'vlan', 'qinq', 'arp', 'ipv4', 'ipv6',
     'ipv6-extension', 'ipv6-fragment', 'tcp', 'udp', 'icmpv4', 'icmpv6', 'payload', 'padding',
+    'vxlan', 'gre', 'pppoe-discovery', 'pppoe-session', 'ppp',
 ]);
 
 const KIND_COUNT = KIND_NAMES.length;
@@ -93,8 +100,10 @@ export class Layer {
  * them (`layers()`, `layer()` and `has()` do).
  */
 export class Packet {
-    constructor(batch, index, start, end, layerStart, layerEnd) {
+    constructor(batch, index, start, end, layerStart, layerEnd, names) {
         this._batch = batch;
+        /** The batch's `BatchNames` (scapy's names, fetched when first asked). */
+        this._names = names;
         /** The packet's position in its batch. */
         this.index = index;
         this._start = start;
@@ -131,6 +140,16 @@ export class Packet {
     /** The capture's LINKTYPE number. */
     get linkType() {
         return this._batch.linkType;
+    }
+
+    /**
+     * The packet's layers as scapy 2.4.5 named them, outermost first (what
+     * netdumplings' PacketCountChef counted): an array of strings. The
+     * kitchen computes them (wit/chef.wit, `scapy`), once per batch, when a
+     * packet first asks.
+     */
+    scapyNames() {
+        return this._names.of(this.index);
     }
 
     /** Number of decoded layers. */
@@ -280,6 +299,36 @@ function errorText(e) {
     return String(e);
 }
 
+/** Every scapy name, by id: fetched from the kitchen once. */
+let scapyTable;
+
+/** A batch's scapy names, fetched from the kitchen when a packet first asks. */
+class BatchNames {
+    constructor() {
+        this._starts = undefined;
+        this._ids = undefined;
+    }
+
+    /** Packet `index`'s names, outermost first. */
+    of(index) {
+        if (scapyTable === undefined) scapyTable = hostScapyNames();
+        if (this._starts === undefined) {
+            const n = nameBatch();
+            this._starts = n.starts;
+            this._ids = n.ids;
+        }
+        const start = this._starts[index];
+        const end = this._starts[index + 1];
+        const out = [];
+        if (start === undefined || end === undefined) return out;
+        for (let j = start; j < end; j++) {
+            const name = scapyTable[this._ids[j]];
+            if (name !== undefined) out.push(name);
+        }
+        return out;
+    }
+}
+
 /**
  * Makes a chef's `handlers` export from a spec object; its methods are
  * called with `this` set to the spec, so state may live on it or in the module:
@@ -316,6 +365,7 @@ export function chef(spec) {
             const layerStarts = batch.layerStarts;
             const size = batch.data.length;
             const n = offsets.length - 1;
+            const names = new BatchNames();
             for (let i = 0; i < n; i++) {
                 // Out-of-range offsets (a buggy kitchen) give empty views, not errors.
                 let start = offsets[i];
@@ -326,7 +376,7 @@ export function chef(spec) {
                 const layerStart = layerStarts[i] ?? 0;
                 let layerEnd = layerStarts[i + 1] ?? 0;
                 if (layerEnd < layerStart) layerEnd = layerStart;
-                const value = spec.packet(new Packet(batch, i, start, end, layerStart, layerEnd));
+                const value = spec.packet(new Packet(batch, i, start, end, layerStart, layerEnd, names));
                 if (value !== undefined) out.push({ index: i, json: toJson(value) });
             }
             return out;

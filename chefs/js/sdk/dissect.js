@@ -1,7 +1,7 @@
 // Shared by the standard chefs: which packets scapy 2.4.5 (what netdumplings
-// 0.5.1 used) would call DNS, and the names it gives layers. The rules are
-// docs/scapy-layer-names.md, implemented as written there; the Rust chefs'
-// chefs/rust/dissect is the reference they were written from.
+// 0.5.1 used) would call DNS, and the first question of a DNS message. The
+// rules are docs/scapy-layer-names.md; the kitchen's nd-scapy crate is the
+// reference (it also names every layer for `Packet.scapyNames`).
 //
 // Every read is bounds-checked (a typed array read past its end gives
 // undefined, which every test below treats as "absent"): hostile bytes give
@@ -13,9 +13,6 @@
 
 import { Kind, utf8Decode } from './chef.js';
 
-/** Length of scapy's `STP` layer (a configuration BPDU). */
-const STP_LEN = 35;
-
 /**
  * The DNS message a packet carries, if scapy would have dissected one: UDP
  * port 53 or 5353 (mDNS) on either side, or TCP port 53 after the 2-byte
@@ -26,8 +23,10 @@ export function dnsMessage(p) {
     const src = p.srcPort;
     if (src === undefined) return undefined;
     const dst = p.dstPort;
-    const udp = p.has(Kind.udp) && (src === 53 || src === 5353 || dst === 53 || dst === 5353);
-    const tcp = !udp && p.has(Kind.tcp) && (src === 53 || dst === 53);
+    // The ports are the innermost transport's: a tunnel's UDP may come first.
+    const transport = innermostTransport(p);
+    const udp = transport === Kind.udp && (src === 53 || src === 5353 || dst === 53 || dst === 5353);
+    const tcp = transport === Kind.tcp && (src === 53 || dst === 53);
     if (!udp && !tcp) return undefined;
     const frag = p.fragmentOffset;
     if (frag !== undefined && frag !== 0) return undefined;
@@ -39,6 +38,16 @@ export function dnsMessage(p) {
     const len = (payload[0] << 8) | payload[1];
     if (payload.length < 2 + len) return undefined;
     return payload.subarray(2, 2 + len);
+}
+
+/** The kind of the packet's last TCP or UDP layer (undefined for none). */
+function innermostTransport(p) {
+    let last;
+    for (let i = 0; i < p.layerCount; i++) {
+        const k = p.layerKind(i);
+        if (k === Kind.udp || k === Kind.tcp) last = k;
+    }
+    return last;
 }
 
 // Question types simple-dns accepts: 1-18, 20-23, 28, 29, 33, 35-37, 41, 43,
@@ -156,171 +165,4 @@ function joinLabels(labels) {
         at += labels[i].length;
     }
     return utf8Decode(name);
-}
-
-/** scapy's class names for ICMPv6 messages (the common ones), by type. */
-const ICMPV6_NAMES = [];
-ICMPV6_NAMES[1] = 'ICMPv6 Destination Unreachable';
-ICMPV6_NAMES[2] = 'ICMPv6 Packet Too Big';
-ICMPV6_NAMES[3] = 'ICMPv6 Time Exceeded';
-ICMPV6_NAMES[4] = 'ICMPv6 Parameter Problem';
-ICMPV6_NAMES[128] = 'ICMPv6 Echo Request';
-ICMPV6_NAMES[129] = 'ICMPv6 Echo Reply';
-ICMPV6_NAMES[130] = 'MLDv2 - Multicast Listener Query';
-ICMPV6_NAMES[131] = 'MLD - Multicast Listener Report';
-ICMPV6_NAMES[132] = 'MLD - Multicast Listener Done';
-ICMPV6_NAMES[133] = 'ICMPv6 Neighbor Discovery - Router Solicitation';
-ICMPV6_NAMES[134] = 'ICMPv6 Neighbor Discovery - Router Advertisement';
-ICMPV6_NAMES[135] = 'ICMPv6 Neighbor Discovery - Neighbor Solicitation';
-ICMPV6_NAMES[136] = 'ICMPv6 Neighbor Discovery - Neighbor Advertisement';
-ICMPV6_NAMES[137] = 'ICMPv6 Neighbor Discovery - Redirect';
-ICMPV6_NAMES[143] = 'MLDv2 - Multicast Listener Report';
-
-/** scapy's names of IPv6 extension headers, by the next-header value that announced them. */
-const IPV6_EXTENSION_NAMES = [];
-IPV6_EXTENSION_NAMES[0] = 'IPv6 Extension Header - Hop-by-Hop Options Header';
-IPV6_EXTENSION_NAMES[43] = 'IPv6 Option Header Routing';
-IPV6_EXTENSION_NAMES[60] = 'IPv6 Extension Header - Destination Options Header';
-IPV6_EXTENSION_NAMES[51] = 'AH';
-
-/** Names of the layers that are one name whatever their bytes, by kind. */
-const FIXED_NAMES = [];
-FIXED_NAMES[Kind.ethernet] = 'Ethernet';
-FIXED_NAMES[Kind.linuxSll] = 'cooked linux';
-FIXED_NAMES[Kind.loopback] = 'Loopback';
-FIXED_NAMES[Kind.vlan] = '802.1Q';
-FIXED_NAMES[Kind.qinq] = '802_1AD';
-FIXED_NAMES[Kind.arp] = 'ARP';
-FIXED_NAMES[Kind.ipv4] = 'IP';
-FIXED_NAMES[Kind.padding] = 'Padding';
-
-/** The bytes of the packet's layer at batch index `j`. */
-function layerBytes(p, j) {
-    const b = p._batch;
-    return p._slice(b.layerOffsets[j], b.layerLengths[j]);
-}
-
-/**
- * Calls `emit(name)` with scapy's name for every layer of packet `p`,
- * outermost first, as PacketCountChef counts them.
- */
-export function scapyLayerNames(p, emit) {
-    // What earlier layers tell later ones (undefined: absent).
-    let ipv6Next; // the next-header value naming the following IPv6 extension header
-    let transport;
-    let icmpType;
-    let link8023Len;
-    const kinds = p._batch.layerKinds;
-    for (let j = p._layerStart; j < p._layerEnd; j++) {
-        const kind = kinds[j];
-        const fixed = FIXED_NAMES[kind];
-        if (fixed !== undefined) {
-            emit(fixed);
-            continue;
-        }
-        // Kinds this SDK does not know (a newer kitchen) match no case.
-        switch (kind) {
-            case Kind.ieee8023: {
-                const bytes = layerBytes(p, j);
-                emit('802.3');
-                link8023Len = bytes.length >= 14 ? u16(bytes, 12) : undefined;
-                break;
-            }
-            case Kind.ipv6:
-                emit('IPv6');
-                ipv6Next = layerBytes(p, j)[6];
-                break;
-            case Kind.ipv6Extension:
-                emit(IPV6_EXTENSION_NAMES[ipv6Next] ?? 'IPv6 Extension Header');
-                ipv6Next = layerBytes(p, j)[0];
-                break;
-            case Kind.ipv6Fragment:
-                emit('IPv6 Extension Header - Fragmentation header');
-                ipv6Next = layerBytes(p, j)[0];
-                break;
-            case Kind.tcp:
-                emit('TCP');
-                transport = kind;
-                break;
-            case Kind.udp:
-                emit('UDP');
-                transport = kind;
-                break;
-            case Kind.icmpv4:
-                emit('ICMP');
-                transport = kind;
-                icmpType = layerBytes(p, j)[0];
-                break;
-            case Kind.icmpv6:
-                transport = kind;
-                emit(ICMPV6_NAMES[layerBytes(p, j)[0]] ?? 'ICMPv6 Unknown');
-                break;
-            case Kind.payload:
-                payloadNames(p, layerBytes(p, j), transport, icmpType, link8023Len, emit);
-                break;
-        }
-    }
-}
-
-/** The names scapy gives the bytes above the last decoded header (see the spec's list). */
-function payloadNames(p, bytes, transport, icmpType, link8023Len, emit) {
-    if (bytes.length === 0) return;
-    const frag = p.fragmentOffset;
-    if (frag !== undefined && frag !== 0) {
-        emit('Raw');
-        return;
-    }
-    if (transport === Kind.udp || transport === Kind.tcp) {
-        const src = p.srcPort;
-        const dst = p.dstPort;
-        // (dnsMessage answers nothing without one of these ports: skip the call.)
-        if (src === 53 || dst === 53 || src === 5353 || dst === 5353) {
-            const msg = dnsMessage(p);
-            if (msg !== undefined && isDns(msg)) {
-                emit('DNS');
-                // Over TCP, bytes after the length-prefixed message are Raw.
-                if (transport === Kind.tcp && bytes.length > msg.length + 2) emit('Raw');
-                return;
-            }
-        }
-        if (transport === Kind.udp && (src === 5355 || dst === 5355)) {
-            // scapy's LLMNR: query or response by the QR bit.
-            emit(bytes[2] & 0x80
-                ? 'Link Local Multicast Node Resolution - Response'
-                : 'Link Local Multicast Node Resolution - Query');
-        } else if (transport === Kind.udp && (src === 123 || dst === 123)) {
-            emit('NTPHeader');
-        } else {
-            emit('Raw');
-        }
-    } else if (transport === Kind.icmpv4 && (icmpType === 3 || icmpType === 4 || icmpType === 5 || icmpType === 11 || icmpType === 12)) {
-        // An ICMP error quotes the offending IP header and 8 bytes of it.
-        const ihl = (bytes[0] & 0x0f) * 4;
-        if (bytes[0] >> 4 !== 4 || ihl < 20 || bytes.length < 20) {
-            emit('Raw');
-            return;
-        }
-        emit('IP in ICMP');
-        const rest = bytes.length > ihl ? bytes.length - ihl : 0;
-        if (rest >= 8) {
-            const proto = bytes[9];
-            if (proto === 17) emit('UDP in ICMP');
-            else if (proto === 6) emit('TCP in ICMP');
-            else if (proto === 1) emit('ICMP in ICMP');
-        }
-        if (rest > 8) emit('Raw');
-    } else if (transport === Kind.icmpv6) {
-        // ICMPv6 messages (echo, MLD, ND, ...) carry their body in the message: nothing.
-    } else if (transport === undefined && link8023Len !== undefined) {
-        emit('LLC');
-        if (bytes[0] === 0x42 && bytes[1] === 0x42) {
-            emit('Spanning Tree Protocol');
-            // scapy's STP layer is 35 bytes; anything after it is Raw.
-            if (bytes.length > 3 + STP_LEN) emit('Raw');
-        } else if (bytes.length > 3) {
-            emit('Raw');
-        }
-    } else {
-        emit('Raw');
-    }
 }

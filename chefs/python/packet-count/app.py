@@ -1,12 +1,12 @@
 """PacketCountChef: counts every layer of every packet by scapy's name for
 it, as netdumplings' PacketCountChef did. No packet dumplings; the interval
-payload is {"packet_counts": {layer: count}}."""
+payload is {"packet_counts": {layer: count}}. The names come from the
+kitchen (`Packet.scapy_names`), as in every language's PacketCountChef."""
 
 import json
 from collections import Counter
 
 from netdumplings_chef import Chef, serve
-from scapy_names import layer_names
 
 
 class PacketCountChef(Chef):
@@ -16,7 +16,7 @@ class PacketCountChef(Chef):
         self.packet_counts = Counter()
 
     def packet(self, packet):
-        self.packet_counts.update(layer_names(packet))
+        self.packet_counts.update(packet.scapy_names())
 
     def interval(self):
         return {"packet_counts": dict(self.packet_counts)}

@@ -1,60 +1,54 @@
 //! PacketCountChef: counts every layer of every packet by scapy's layer
-//! name, as netdumplings' PacketCountChef (rules: docs/scapy-layer-names.md,
-//! in scapy.zig). No packet dumplings; the interval payload is
-//! `{"packet_counts":{layer:count,...}}`, counted since the chef started.
+//! name, as netdumplings' PacketCountChef. No packet dumplings; the interval
+//! payload is `{"packet_counts":{layer:count,...}}`, counted since the chef
+//! started. The names come from the kitchen (`Packet.scapyNames`), as in
+//! every language's PacketCountChef.
 
 const std = @import("std");
 const sdk = @import("sdk");
-const scapy = @import("scapy.zig");
 
 pub const Chef = struct {
     pub const name = "PacketCountChef";
 
-    /// Counts up to the last fold, by layer name. The keys are owned
-    /// (copied into `sdk.gpa`): imported state brings names that are not
-    /// static strings. The JSON writer sorts them: the map's order is moot.
+    /// Counts up to the last fold, by layer name (what it reports). The
+    /// keys are owned (copied into `sdk.gpa`): imported state brings names
+    /// that are not the kitchen's. The JSON writer sorts them: the map's
+    /// order is moot.
     counts: std.StringArrayHashMapUnmanaged(u64) = .empty,
-    /// Counts since then. The per-packet path only touches this short list
-    /// (a dozen names at most), found by pointer since layer names are
-    /// static strings: no hashing, no allocation. Folded into `counts`
-    /// before they are reported.
-    recent: [max_recent]Recent = undefined,
-    recent_len: usize = 0,
-
-    const max_recent = 64;
-    const Recent = struct { name: []const u8, n: u64 };
+    /// Counts since then, indexed by name id: the per-packet path is an
+    /// array increment per layer (no allocation, no name lookup). Allocated
+    /// on the first packet (`sdk.scapyNameCount()` slots); folded into
+    /// `counts` before they are reported.
+    recent: []u64 = &.{},
 
     pub fn packet(self: *Chef, p: *const sdk.Packet, out: *sdk.Json) !void {
         _ = out;
-        try scapy.layerNames(p, self, count);
-    }
-
-    fn count(self: *Chef, layer_name: []const u8) !void {
-        for (self.recent[0..self.recent_len]) |*r| {
-            if (r.name.ptr == layer_name.ptr) {
-                r.n += 1;
-                return;
-            }
+        if (self.recent.len == 0) {
+            self.recent = try sdk.gpa.alloc(u64, sdk.scapyNameCount());
+            @memset(self.recent, 0);
         }
-        if (self.recent_len == max_recent) try self.fold();
-        self.recent[self.recent_len] = .{ .name = layer_name, .n = 1 };
-        self.recent_len += 1;
+        for (p.scapyNames()) |id| {
+            // Ids are below the name count; the check keeps a trap out of
+            // the chef anyway.
+            if (id < self.recent.len) self.recent[id] +%= 1;
+        }
     }
 
     /// Adds the recent counts to `counts`.
     fn fold(self: *Chef) !void {
-        while (self.recent_len > 0) {
-            const r = self.recent[self.recent_len - 1];
-            const entry = try self.counts.getOrPut(sdk.gpa, r.name);
+        for (self.recent, 0..) |*n, id| {
+            if (n.* == 0) continue;
+            const layer_name = sdk.scapyName(@intCast(id)) orelse continue;
+            const entry = try self.counts.getOrPut(sdk.gpa, layer_name);
             if (!entry.found_existing) {
-                entry.key_ptr.* = sdk.gpa.dupe(u8, r.name) catch |err| {
+                entry.key_ptr.* = sdk.gpa.dupe(u8, layer_name) catch |err| {
                     self.counts.swapRemoveAt(entry.index);
                     return err;
                 };
                 entry.value_ptr.* = 0;
             }
-            entry.value_ptr.* +%= r.n; // wraps like the Rust chef's u64 (an imported state may be huge)
-            self.recent_len -= 1;
+            entry.value_ptr.* +%= n.*; // wraps like the Rust chef's u64 (an imported state may be huge)
+            n.* = 0;
         }
     }
 
@@ -98,7 +92,7 @@ pub const Chef = struct {
         }
         freeCounts(&self.counts);
         self.counts = counts;
-        self.recent_len = 0;
+        @memset(self.recent, 0);
     }
 
     fn freeCounts(counts: *std.StringArrayHashMapUnmanaged(u64)) void {

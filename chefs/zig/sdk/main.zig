@@ -6,7 +6,9 @@
 //! state) belong to us and are freed here with the generated `*_free`
 //! functions; results (strings, lists) are allocated with `malloc`
 //! (`sdk.gpa`) because chef.c's post-return functions `free` them once the
-//! host has copied them out.
+//! host has copied them out. What the `scapy` imports return is ours too:
+//! a batch's names are freed when the batch is done (`sdk.BatchNames`), the
+//! name table is kept for the life of the instance.
 
 const std = @import("std");
 const c = @import("bindings");
@@ -83,7 +85,10 @@ fn handleBatch(
     ret.* = .{ .ptr = null, .len = 0 };
     if (!@hasDecl(Chef, "packet")) return;
 
-    const batch = sdk.Batch.fromC(raw);
+    // The batch's scapy names, if a packet asks: freed with the batch.
+    var names: sdk.BatchNames = .{};
+    defer names.deinit();
+    const batch = sdk.Batch.fromC(raw, &names);
     var out = sdk.Json.init(arena_state.allocator());
     // A malloc'd array (sdk.gpa is malloc): chef.c frees it, and every
     // string in it, after the host has read them.

@@ -37,6 +37,11 @@
 //! Memory: keep long-lived state in `sdk.gpa`; `out.arena` is scratch
 //! memory freed after the call (after the whole batch for `packet`).
 //!
+//! scapy 2.4.5's names for a packet's layers (what netdumplings 0.5.1's
+//! chefs saw) come from the kitchen: `p.scapyNames()` gives their ids,
+//! `sdk.scapyName(id)` the name of one, `sdk.scapyNameCount()` how many
+//! ids there are (so a counter can be an array indexed by id).
+//!
 //! # What this SDK hides
 //!
 //! The kitchen hands packets over in batches of columns (see `wit/chef.wit`).
@@ -47,6 +52,7 @@
 //! post-return functions `free` them.
 
 const std = @import("std");
+const builtin = @import("builtin");
 const c = @import("bindings");
 
 /// Long-lived memory for a chef's state. It is libc's `malloc`, which the
@@ -72,10 +78,16 @@ pub const LayerKind = enum(u8) {
     icmpv6,
     payload,
     padding,
+    vxlan,
+    gre,
+    pppoe_discovery,
+    pppoe_session,
+    ppp,
 
     comptime {
         // A WIT change that adds or reorders kinds must fail the build here.
         std.debug.assert(@intFromEnum(LayerKind.padding) == c.NETDUMPLINGS_CHEF_TYPES_LAYER_KIND_PADDING);
+        std.debug.assert(@intFromEnum(LayerKind.ppp) == c.NETDUMPLINGS_CHEF_TYPES_LAYER_KIND_PPP);
         std.debug.assert(@intFromEnum(LayerKind.tcp) == c.NETDUMPLINGS_CHEF_TYPES_LAYER_KIND_TCP);
     }
 };
@@ -99,9 +111,15 @@ pub const Batch = struct {
     ip_addresses: []const u8,
     ports: []const u16,
     fragment_offsets: []const u32,
+    /// The kitchen's scapy names for this batch, fetched when a packet
+    /// first asks (`Packet.scapyNames`). Owned by whoever handles the batch.
+    names: *BatchNames,
 
-    pub fn fromC(b: *const c.netdumplings_chef_types_packet_batch_t) Batch {
+    /// A view of `b`; `names` is the batch's (empty) name cache, which the
+    /// caller frees with `deinit` when the batch is done.
+    pub fn fromC(b: *const c.netdumplings_chef_types_packet_batch_t, names: *BatchNames) Batch {
         return .{
+            .names = names,
             .link_type = b.link_type,
             .data = slice(u8, b.data),
             .data_offsets = slice(u32, b.data_offsets),
@@ -214,6 +232,14 @@ pub const Packet = struct {
         return null;
     }
 
+    /// The ids of the names scapy 2.4.5 gave the packet's layers,
+    /// outermost first (what netdumplings' PacketCountChef counted):
+    /// `sdk.scapyName(id)` is the name. The kitchen computes them for a whole
+    /// batch when its first packet asks; valid during the `packet` call only.
+    pub fn scapyNames(p: *const Packet) []const u16 {
+        return p.batch.names.of(p.index);
+    }
+
     /// Whether the packet has a layer of `kind`.
     pub fn has(p: *const Packet, kind: LayerKind) bool {
         return p.kinds & (@as(u32, 1) << @intCast(@intFromEnum(kind))) != 0;
@@ -285,6 +311,84 @@ pub const LayerIterator = struct {
         }
         return null;
     }
+};
+
+/// A batch's scapy names (`scapy.name-batch` in the WIT): fetched from the
+/// kitchen the first time a packet asks, at most once per batch, and freed
+/// by `deinit` when the batch is done (the kitchen answers `name-batch`
+/// only during `handle-batch`).
+pub const BatchNames = struct {
+    /// The lists `name-batch` returned (malloc'd by chef.c), once fetched.
+    raw: ?c.netdumplings_chef_scapy_batch_names_t = null,
+    /// `raw`'s lists as slices: packet `i`'s ids are `ids[starts[i]..starts[i + 1]]`.
+    starts: []const u32 = &.{},
+    ids: []const u16 = &.{},
+
+    /// Packet `index`'s name ids. Out-of-range starts (a buggy kitchen)
+    /// give no ids, never a trap.
+    pub fn of(n: *BatchNames, index: usize) []const u16 {
+        if (n.raw == null) {
+            var raw: c.netdumplings_chef_scapy_batch_names_t = .{};
+            scapy_imports.nameBatch(&raw);
+            n.raw = raw;
+            n.starts = Batch.slice(u32, raw.starts);
+            n.ids = Batch.slice(u16, raw.ids);
+        }
+        return n.slice(index);
+    }
+
+    /// Packet `index`'s ids in what was fetched.
+    fn slice(n: *const BatchNames, index: usize) []const u16 {
+        if (index + 1 >= n.starts.len) return &.{};
+        const start = n.starts[index];
+        const end = n.starts[index + 1];
+        if (start > end or end > n.ids.len) return &.{};
+        return n.ids[start..end];
+    }
+
+    /// Frees what was fetched (nothing if no packet asked).
+    pub fn deinit(n: *BatchNames) void {
+        if (n.raw) |*raw| scapy_imports.freeBatch(raw);
+        n.* = .{};
+    }
+};
+
+/// Every scapy name by id (`scapy.names` in the WIT), fetched from the
+/// kitchen on first use and kept for the life of the instance.
+var name_table: ?[]const c.chef_string_t = null;
+
+fn nameTable() []const c.chef_string_t {
+    if (name_table) |t| return t;
+    var list: c.chef_list_string_t = .{};
+    scapy_imports.names(&list);
+    const t = Batch.slice(c.chef_string_t, list);
+    name_table = t;
+    return t;
+}
+
+/// The scapy name with id `id` (`"Ethernet"`, `"DNS"`, ...), as in
+/// `Packet.scapyNames`; null for an id the kitchen did not list (it never
+/// sends one). Valid for the life of the chef.
+pub fn scapyName(id: u16) ?[]const u8 {
+    const t = nameTable();
+    if (id >= t.len) return null;
+    const s = t[id];
+    return if (s.len == 0) "" else s.ptr[0..s.len];
+}
+
+/// How many scapy names there are: a counter array of this length has a
+/// slot for every id `Packet.scapyNames` gives.
+pub fn scapyNameCount() usize {
+    return nameTable().len;
+}
+
+/// The kitchen's `scapy` imports. Natively (the SDK's unit tests) there is
+/// no kitchen, and chef.c is not linked: stand-ins hand out `test_scapy`'s
+/// lists instead.
+const scapy_imports = if (builtin.is_test) test_scapy else struct {
+    const names = c.netdumplings_chef_scapy_names;
+    const nameBatch = c.netdumplings_chef_scapy_name_batch;
+    const freeBatch = c.netdumplings_chef_scapy_batch_names_free;
 };
 
 /// Severity of a log line (`log-level` in the WIT).
@@ -662,4 +766,108 @@ test "Json sorts keys by bytes and keeps a duplicate's last value" {
     try out.endObject();
     try std.testing.expectEqualStrings("{\"B\":2,\"a\":3,\"a\\\"\":1,\"b\":5,\"é\":4}", out.bytes());
     try std.testing.expectError(error.BadJsonNesting, out.write(1)); // a second value
+}
+
+/// Test stand-ins for the `scapy` imports: `name-batch` answers with
+/// `starts`/`ids` (the lists are not copied, nor freed) and counts calls.
+const test_scapy = struct {
+    var table = [_]c.chef_string_t{
+        .{ .ptr = @constCast("Ethernet"), .len = 8 },
+        .{ .ptr = @constCast("IP"), .len = 2 },
+        .{ .ptr = null, .len = 0 },
+    };
+    var starts: []u32 = &.{};
+    var ids: []u16 = &.{};
+    var fetches: usize = 0;
+    var frees: usize = 0;
+
+    fn names(ret: *c.chef_list_string_t) void {
+        ret.* = .{ .ptr = &table, .len = table.len };
+    }
+
+    fn nameBatch(ret: *c.netdumplings_chef_scapy_batch_names_t) void {
+        fetches += 1;
+        ret.* = .{
+            .starts = .{ .ptr = if (starts.len == 0) null else starts.ptr, .len = starts.len },
+            .ids = .{ .ptr = if (ids.len == 0) null else ids.ptr, .len = ids.len },
+        };
+    }
+
+    fn freeBatch(_: *c.netdumplings_chef_scapy_batch_names_t) void {
+        frees += 1;
+    }
+};
+
+/// A batch of `n` packets with no bytes and no layers, naming with `names`.
+fn testBatch(n: usize, offsets: []u32, names: *BatchNames) Batch {
+    @memset(offsets[0 .. n + 1], 0);
+    return .{
+        .link_type = 1,
+        .data = &.{},
+        .data_offsets = offsets[0 .. n + 1],
+        .wire_lengths = &.{},
+        .timestamps = &.{},
+        .layer_starts = &.{},
+        .layer_kinds = &.{},
+        .layer_offsets = &.{},
+        .layer_lengths = &.{},
+        .ip_versions = &.{},
+        .ip_addresses = &.{},
+        .ports = &.{},
+        .fragment_offsets = &.{},
+        .names = names,
+    };
+}
+
+test "scapy names: one fetch per batch, sliced per packet, freed at the end" {
+    var starts = [_]u32{ 0, 2, 2, 3 };
+    var ids = [_]u16{ 0, 1, 2 };
+    test_scapy.starts = &starts;
+    test_scapy.ids = &ids;
+    test_scapy.fetches = 0;
+    test_scapy.frees = 0;
+
+    var names: BatchNames = .{};
+    var offsets: [5]u32 = undefined;
+    const batch = testBatch(4, &offsets, &names);
+    try std.testing.expectEqual(0, test_scapy.fetches); // nothing asked yet
+    try std.testing.expectEqualSlices(u16, &.{ 0, 1 }, batch.packet(0).scapyNames());
+    try std.testing.expectEqualSlices(u16, &.{}, batch.packet(1).scapyNames());
+    try std.testing.expectEqualSlices(u16, &.{2}, batch.packet(2).scapyNames());
+    try std.testing.expectEqualSlices(u16, &.{}, batch.packet(3).scapyNames()); // starts too short
+    try std.testing.expectEqual(1, test_scapy.fetches);
+    names.deinit();
+    try std.testing.expectEqual(1, test_scapy.frees);
+    names.deinit(); // nothing left to free
+    try std.testing.expectEqual(1, test_scapy.frees);
+
+    // A batch no packet asks about fetches and frees nothing.
+    var unasked: BatchNames = .{};
+    unasked.deinit();
+    try std.testing.expectEqual(1, test_scapy.fetches);
+    try std.testing.expectEqual(1, test_scapy.frees);
+
+    // Bad starts (backwards, past the ids) give no ids.
+    var bad_starts = [_]u32{ 2, 1, 9 };
+    test_scapy.starts = &bad_starts;
+    var bad: BatchNames = .{};
+    defer bad.deinit();
+    try std.testing.expectEqualSlices(u16, &.{}, bad.of(0));
+    try std.testing.expectEqualSlices(u16, &.{}, bad.of(1));
+    try std.testing.expectEqualSlices(u16, &.{}, bad.of(2));
+
+    // No lists at all (null pointers).
+    test_scapy.starts = &.{};
+    test_scapy.ids = &.{};
+    var empty: BatchNames = .{};
+    defer empty.deinit();
+    try std.testing.expectEqualSlices(u16, &.{}, empty.of(0));
+}
+
+test "scapy name table" {
+    try std.testing.expectEqual(3, scapyNameCount());
+    try std.testing.expectEqualStrings("Ethernet", scapyName(0).?);
+    try std.testing.expectEqualStrings("IP", scapyName(1).?);
+    try std.testing.expectEqualStrings("", scapyName(2).?);
+    try std.testing.expectEqual(null, scapyName(3));
 }

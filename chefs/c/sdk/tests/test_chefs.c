@@ -4,7 +4,9 @@
  * the canonical ABI hands them over), payloads out, then the post-return
  * frees. chefs/c/test.sh links this file with one chef at a time and runs
  * it natively under AddressSanitizer, so a leak or a double free in the
- * ownership rules fails the test.
+ * ownership rules fails the test. Natively there is no kitchen: the host's
+ * `log` and `scapy` imports are stubbed below (the scapy names are the
+ * ones a test sets, handed over malloc'd as the canonical ABI does).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +30,72 @@ static void check(bool ok, const char *what) {
         failed++;
         printf("FAIL %s\n", what);
     }
+}
+
+/* A malloc'd copy, as cabi_realloc would have made (nothing for 0 bytes). */
+static void *copy(const void *p, size_t bytes) {
+    if (bytes == 0) {
+        return (void *)1; /* the canonical ABI's dangling pointer for empty lists */
+    }
+    void *q = malloc(bytes);
+    memcpy(q, p, bytes);
+    return q;
+}
+
+/* ---- The kitchen's scapy names, as a test sets them ------------------------------ */
+
+static struct {
+    const char *const *names; /* names(): the table */
+    size_t name_count;
+    const uint32_t *starts;   /* name-batch() for the batch being handled */
+    size_t start_count;
+    const uint16_t *ids;
+    size_t id_count;
+    bool in_batch;            /* inside handle-batch: name-batch may be called */
+    int names_calls, name_batch_calls;
+} kitchen;
+
+/* The import's results go into the caller's return area: a list is a
+ * pointer then a length. */
+static void put_list(uint8_t *at, void *ptr, size_t len) {
+    memcpy(at, &ptr, sizeof ptr);
+    memcpy(at + sizeof(void *), &len, sizeof len);
+}
+
+void __wasm_import_netdumplings_chef_scapy_names(uint8_t *ret) {
+    kitchen.names_calls++;
+    size_t n = kitchen.name_count;
+    chef_string_t *list = n ? malloc(n * sizeof *list) : (void *)1;
+    for (size_t i = 0; i < n; i++) {
+        list[i].len = strlen(kitchen.names[i]);
+        list[i].ptr = copy(kitchen.names[i], list[i].len);
+    }
+    put_list(ret, list, n);
+}
+
+void __wasm_import_netdumplings_chef_scapy_name_batch(uint8_t *ret) {
+    kitchen.name_batch_calls++;
+    check(kitchen.in_batch, "name-batch called only during handle-batch");
+    size_t starts = kitchen.in_batch ? kitchen.start_count : 0;
+    size_t ids = kitchen.in_batch ? kitchen.id_count : 0;
+    put_list(ret, copy(kitchen.starts, starts * sizeof(uint32_t)), starts);
+    put_list(ret + 2 * sizeof(void *), copy(kitchen.ids, ids * sizeof(uint16_t)), ids);
+}
+
+/* What name-batch answers for the next batch. */
+static void set_batch_names(const uint32_t *starts, size_t start_count, const uint16_t *ids,
+                            size_t id_count) {
+    kitchen.starts = starts, kitchen.start_count = start_count;
+    kitchen.ids = ids, kitchen.id_count = id_count;
+}
+
+/* handle-batch, with name-batch answering while it runs. */
+static void handle_batch(netdumplings_chef_types_packet_batch_t *batch,
+                         exports_netdumplings_chef_handlers_list_packet_payload_t *out) {
+    kitchen.in_batch = true;
+    exports_netdumplings_chef_handlers_handle_batch(batch, out);
+    kitchen.in_batch = false;
+    set_batch_names(NULL, 0, NULL, 0);
 }
 
 static void check_json(const uint8_t *got, size_t len, const char *want, const char *what) {
@@ -88,16 +156,6 @@ static void add_packet(struct builder *b, const uint8_t *bytes, size_t len, uint
     b->fragment_offsets[i] = UINT32_MAX;
 }
 
-/* A malloc'd copy, as cabi_realloc would have made (nothing for 0 bytes). */
-static void *copy(const void *p, size_t bytes) {
-    if (bytes == 0) {
-        return (void *)1; /* the canonical ABI's dangling pointer for empty lists */
-    }
-    void *q = malloc(bytes);
-    memcpy(q, p, bytes);
-    return q;
-}
-
 #define COLUMN(type, field, count) ((type){copy(b->field, (count) * sizeof b->field[0]), (count)})
 
 static netdumplings_chef_types_packet_batch_t finish(struct builder *b) {
@@ -126,7 +184,7 @@ static netdumplings_chef_types_packet_batch_t finish(struct builder *b) {
 static void run_batch(struct builder *b, const char *const *want, const char *what) {
     netdumplings_chef_types_packet_batch_t batch = finish(b);
     exports_netdumplings_chef_handlers_list_packet_payload_t out;
-    exports_netdumplings_chef_handlers_handle_batch(&batch, &out);
+    handle_batch(&batch, &out);
     size_t k = 0;
     for (size_t i = 0; i < b->n; i++) {
         if (!want[i]) {
@@ -270,23 +328,64 @@ static void test_arp(void) {
     check(!import_state("{\"192.168.0.1\":7}"), "bad state refused");
 }
 
+/* PacketCountChef counts the names the kitchen gives, whatever the
+ * layers: these are not the names the packets' layers would get. */
 static void test_packet_count(void) {
-    struct builder b = {0};
+    static const char *const names[] = {
+        "Ethernet", "IP", "UDP", "DNS", "Raw", "ARP", "Padding", "Spanning Tree Protocol", "802.3",
+    };
+    kitchen.names = names;
+    kitchen.name_count = sizeof names / sizeof names[0];
+    const char *want[] = {NULL, NULL, NULL};
+
     check_interval("{\"packet_counts\":{}}", "no packets yet");
+    check_export("{}");
+    check(kitchen.names_calls == 0, "no names fetched before a packet");
+
+    struct builder b = {0};
     add_udp(&b, QUERY, sizeof QUERY, 1);
     add_udp(&b, QUERY, 11, 2);
     add_arp(&b, 1, 1, 1, 3);
-    const char *want[] = {NULL, NULL, NULL};
+    static const uint32_t starts[] = {0, 4, 8, 11};
+    static const uint16_t ids[] = {0, 1, 2, 3, /**/ 0, 1, 2, 4, /**/ 0, 5, 6};
+    set_batch_names(starts, 4, ids, 11);
     run_batch(&b, want, "no packet payloads");
-    check_interval("{\"packet_counts\":{\"ARP\":1,\"DNS\":1,\"Ethernet\":3,\"IP\":2,\"Raw\":1,\"UDP\":2}}",
-                   "counts");
-    check_export("{\"ARP\":1,\"DNS\":1,\"Ethernet\":3,\"IP\":2,\"Raw\":1,\"UDP\":2}");
+    check(kitchen.name_batch_calls == 1, "name-batch called once for the batch");
+    check_interval("{\"packet_counts\":{\"ARP\":1,\"DNS\":1,\"Ethernet\":3,\"IP\":2,\"Padding\":1,\"Raw\":1,\"UDP\":2}}",
+                   "counts are the kitchen's names");
+    check_interval("{\"packet_counts\":{\"ARP\":1,\"DNS\":1,\"Ethernet\":3,\"IP\":2,\"Padding\":1,\"Raw\":1,\"UDP\":2}}",
+                   "counts since the chef started");
+    check_export("{\"ARP\":1,\"DNS\":1,\"Ethernet\":3,\"IP\":2,\"Padding\":1,\"Raw\":1,\"UDP\":2}");
+
     check(import_state("{\"Ethernet\":10,\"Zzz\":1}"), "state imported");
     struct builder again = {0};
     add_arp(&again, 1, 1, 1, 4);
+    add_arp(&again, 1, 1, 1, 5);
+    add_arp(&again, 1, 1, 1, 6);
+    /* No names for the first packet; an id repeated, and one past the
+     * table (a buggy kitchen: ignored), for the second; the third's run
+     * ends past `ids` (ignored too). */
+    static const uint32_t starts2[] = {0, 0, 5, 9};
+    static const uint16_t ids2[] = {8, 7, 7, 200, 0};
+    set_batch_names(starts2, 4, ids2, 5);
     run_batch(&again, want, "no packet payloads");
-    check_interval("{\"packet_counts\":{\"ARP\":1,\"Ethernet\":11,\"Zzz\":1}}", "counts after import");
+    check_interval("{\"packet_counts\":{\"802.3\":1,\"Ethernet\":11,\"Spanning Tree Protocol\":2,\"Zzz\":1}}",
+                   "counts after import");
     check(!import_state("{\"Ethernet\":-1}"), "bad state refused");
+
+    /* starts shorter than the batch: no names, no crash. */
+    struct builder short_starts = {0};
+    add_arp(&short_starts, 1, 1, 1, 7);
+    add_arp(&short_starts, 1, 1, 1, 8);
+    set_batch_names(starts, 2, ids, 4);
+    run_batch(&short_starts, want, "no packet payloads");
+    check_interval("{\"packet_counts\":{\"802.3\":1,\"DNS\":1,\"Ethernet\":12,\"IP\":1,"
+                   "\"Spanning Tree Protocol\":2,\"UDP\":1,\"Zzz\":1}}",
+                   "short starts: the packets past them get no names");
+    struct builder empty = {0};
+    run_batch(&empty, want, "empty batch");
+    check(kitchen.names_calls == 1, "names fetched once");
+    check(kitchen.name_batch_calls == 3, "name-batch once per batch with packets");
 }
 
 /* An empty batch, and a batch with columns cut short (a buggy kitchen):
@@ -300,7 +399,7 @@ static void test_odd_batches(void) {
     batch.layer_offsets.len = 1;  /* the layer columns disagree */
     batch.ip_addresses.len = 31; /* no room for the addresses */
     exports_netdumplings_chef_handlers_list_packet_payload_t out;
-    exports_netdumplings_chef_handlers_handle_batch(&batch, &out);
+    handle_batch(&batch, &out);
     check(out.len == 0, "short columns: no payload");
     exports_netdumplings_chef_handlers_list_packet_payload_free(&out);
 }
@@ -312,8 +411,10 @@ int main(void) {
     if (strcmp(nd_chef_name, "DNSLookupChef") == 0) {
         test_odd_batches();
         test_dns_lookup();
+        check(kitchen.names_calls == 0 && kitchen.name_batch_calls == 0, "no scapy names asked for");
     } else if (strcmp(nd_chef_name, "ARPChef") == 0) {
         test_arp();
+        check(kitchen.names_calls == 0 && kitchen.name_batch_calls == 0, "no scapy names asked for");
     } else if (strcmp(nd_chef_name, "PacketCountChef") == 0) {
         test_packet_count();
     } else {

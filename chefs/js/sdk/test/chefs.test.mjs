@@ -54,6 +54,9 @@ test('PacketCountChef: cumulative counts, state', async () => {
     assert.equal(chef.name(), 'PacketCountChef');
     assert.equal(chef.interval(), '{"packet_counts":{}}');
     const batch = makeBatch([udpPacket([1], 1, 2), { data: [0], layers: [[Kind.arp, 0, 1]] }]);
+    // What the kitchen would name them (the stub of netdumplings:chef/scapy).
+    globalThis.scapyTable = ['ARP', 'Ethernet', 'IP', 'Raw', 'UDP', 'TCP'];
+    globalThis.scapyBatch = { starts: [0, 4, 5], ids: [1, 2, 4, 3, 0] };
     assert.deepEqual(chef.handleBatch(batch), []);
     assert.equal(chef.interval(), '{"packet_counts":{"ARP":1,"Ethernet":1,"IP":1,"Raw":1,"UDP":1}}');
     chef.handleBatch(batch);

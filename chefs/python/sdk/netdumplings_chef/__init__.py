@@ -48,6 +48,11 @@ class LayerKind(IntEnum):
     ICMPV6 = 14
     PAYLOAD = 15
     PADDING = 16
+    VXLAN = 17
+    GRE = 18
+    PPPOE_DISCOVERY = 19
+    PPPOE_SESSION = 20
+    PPP = 21
 
 
 class Packet:
@@ -57,11 +62,14 @@ class Packet:
     bounds-checked, so a chef never raises on hostile bytes through it.
     """
 
-    __slots__ = ("_batch", "_index", "data", "_first", "_end")
+    __slots__ = ("_batch", "_index", "data", "_first", "_end", "_names")
 
-    def __init__(self, batch: Any, index: int, data: bytes, first: int, end: int):
+    def __init__(
+        self, batch: Any, index: int, data: bytes, first: int, end: int, names: "_BatchNames"
+    ):
         self._batch = batch
         self._index = index
+        self._names = names
         #: The captured bytes (possibly shorter than `wire_length`).
         self.data = data
         # This packet's layers are entries first..end of the layer columns.
@@ -128,6 +136,40 @@ class Packet:
         offset = self._batch.fragment_offsets[self._index]
         return None if offset == NOT_A_FRAGMENT else offset
 
+    def scapy_names(self) -> list[str]:
+        """The packet's layers as scapy 2.4.5 named them, outermost first
+        (what netdumplings' PacketCountChef counted). The kitchen computes
+        them (wit/chef.wit, `scapy`), once per batch, when a packet asks."""
+        return self._names.of(self._index)
+
+
+_NAME_TABLE: Optional[list[str]] = None
+"""Every scapy name, by id: fetched from the kitchen once."""
+
+
+class _BatchNames:
+    """A batch's scapy names, fetched from the kitchen on first use."""
+
+    __slots__ = ("_starts", "_ids")
+
+    def __init__(self) -> None:
+        self._starts: Optional[list[int]] = None
+        self._ids: list[int] = []
+
+    def of(self, index: int) -> list[str]:
+        global _NAME_TABLE
+        from wit_world.imports import scapy
+
+        if _NAME_TABLE is None:
+            _NAME_TABLE = scapy.names()
+        if self._starts is None:
+            names = scapy.name_batch()
+            self._starts, self._ids = names.starts, names.ids
+        starts, table = self._starts, _NAME_TABLE
+        if index + 1 >= len(starts):
+            return []
+        return [table[i] for i in self._ids[starts[index] : starts[index + 1]] if i < len(table)]
+
 
 class Chef:
     """Base class of a chef. `name` is what dumplings' `metadata.chef` says."""
@@ -168,8 +210,11 @@ def log(level: str, message: str) -> None:
 def _packets(batch: Any) -> Iterator[tuple[int, Packet]]:
     """Turns a batch's columns (see wit/chef.wit) into Packet views."""
     data, offsets, starts = batch.data, batch.data_offsets, batch.layer_starts
+    names = _BatchNames()
     for i in range(len(offsets) - 1):
-        yield i, Packet(batch, i, data[offsets[i] : offsets[i + 1]], starts[i], starts[i + 1])
+        yield i, Packet(
+            batch, i, data[offsets[i] : offsets[i + 1]], starts[i], starts[i + 1], names
+        )
 
 
 def serve(chef_class: Callable[[], Chef]) -> type:

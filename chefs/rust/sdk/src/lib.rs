@@ -71,7 +71,7 @@ use bindings::netdumplings::chef::types::{PacketBatch, PacketPayload};
 const NOT_A_FRAGMENT: u32 = u32::MAX;
 
 /// Every `layer-kind`, in WIT order: `LAYER_KINDS[n]` is kind number `n`.
-const LAYER_KINDS: [LayerKind; 17] = [
+const LAYER_KINDS: [LayerKind; 22] = [
     LayerKind::Ethernet,
     LayerKind::Ieee8023,
     LayerKind::LinuxSll,
@@ -89,6 +89,11 @@ const LAYER_KINDS: [LayerKind; 17] = [
     LayerKind::Icmpv6,
     LayerKind::Payload,
     LayerKind::Padding,
+    LayerKind::Vxlan,
+    LayerKind::Gre,
+    LayerKind::PppoeDiscovery,
+    LayerKind::PppoeSession,
+    LayerKind::Ppp,
 ];
 
 /// Which packets a chef wants the kitchen to hand it (`interests` in

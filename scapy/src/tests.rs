@@ -1,0 +1,420 @@
+//! The layer-name rules over hand-built columns, case for case as the
+//! JavaScript SDK's `dissect.test.mjs` had them (its copy of these rules is
+//! gone; the kitchen's names come from here).
+
+use nd_decode::LayerKind as K;
+
+use crate::{dns_message, scapy_layers, Packet};
+
+/// One packet's columns, as `batch.mjs`'s `makeBatch` took them: no ports
+/// (`[0, 0]`) and no fragment offset unless a case sets them.
+#[derive(Debug, Clone, Default)]
+struct Columns {
+    data: Vec<u8>,
+    layers: Vec<(K, u32, u32)>,
+    ports: [u16; 2],
+    fragment_offset: Option<u32>,
+}
+
+impl Columns {
+    fn new(data: Vec<u8>, layers: &[(K, u32, u32)]) -> Columns {
+        Columns {
+            data,
+            layers: layers.to_vec(),
+            ..Columns::default()
+        }
+    }
+
+    fn fragment(mut self, offset: u32) -> Columns {
+        self.fragment_offset = Some(offset);
+        self
+    }
+
+    fn names(&self) -> Vec<String> {
+        names(&self.layers, &self.data, self.ports, self.fragment_offset)
+    }
+
+    fn dns_message(&self) -> Option<Vec<u8>> {
+        with_packet(
+            &self.layers,
+            &self.data,
+            self.ports,
+            self.fragment_offset,
+            |p| dns_message(p).map(<[u8]>::to_vec),
+        )
+    }
+}
+
+/// Calls `f` with the [`Packet`] view of the given columns.
+fn with_packet<R>(
+    layers: &[(K, u32, u32)],
+    data: &[u8],
+    ports: [u16; 2],
+    fragment_offset: Option<u32>,
+    f: impl FnOnce(&Packet<'_>) -> R,
+) -> R {
+    let kinds: Vec<u8> = layers.iter().map(|l| l.0 as u8).collect();
+    let offsets: Vec<u32> = layers.iter().map(|l| l.1).collect();
+    let lengths: Vec<u32> = layers.iter().map(|l| l.2).collect();
+    f(&Packet {
+        data,
+        kinds: &kinds,
+        offsets: &offsets,
+        lengths: &lengths,
+        ports,
+        fragment_offset,
+    })
+}
+
+/// scapy's names for the packet with these columns, outermost first.
+fn names(
+    layers: &[(K, u32, u32)],
+    data: &[u8],
+    ports: [u16; 2],
+    fragment_offset: Option<u32>,
+) -> Vec<String> {
+    with_packet(layers, data, ports, fragment_offset, |p| {
+        let mut out = Vec::new();
+        scapy_layers(p, |l| out.push(l.name().to_string()));
+        out
+    })
+}
+
+/// `batch.mjs`'s `udpPacket`: 42 zero bytes (Ethernet 14, IPv4 20, UDP 8),
+/// then `payload`.
+fn udp_packet(payload: &[u8], src: u16, dst: u16) -> Columns {
+    let mut data = vec![0; 42];
+    data.extend_from_slice(payload);
+    Columns {
+        ports: [src, dst],
+        ..Columns::new(
+            data,
+            &[
+                (K::Ethernet, 0, 14),
+                (K::Ipv4, 14, 20),
+                (K::Udp, 34, 8),
+                (K::Payload, 42, payload.len() as u32),
+            ],
+        )
+    }
+}
+
+/// `batch.mjs`'s `tcpPacket`: 54 zero bytes (Ethernet 14, IPv4 20, TCP 20),
+/// then `payload`.
+fn tcp_packet(payload: &[u8], src: u16, dst: u16) -> Columns {
+    let mut data = vec![0; 54];
+    data.extend_from_slice(payload);
+    Columns {
+        ports: [src, dst],
+        ..Columns::new(
+            data,
+            &[
+                (K::Ethernet, 0, 14),
+                (K::Ipv4, 14, 20),
+                (K::Tcp, 34, 20),
+                (K::Payload, 54, payload.len() as u32),
+            ],
+        )
+    }
+}
+
+/// `dissect.test.mjs`'s `header(qd)`: id 0x1234, flags `[1, 0]` (RD), `qd`
+/// questions, no records.
+fn header(qd: u8) -> Vec<u8> {
+    vec![0x12, 0x34, 1, 0, 0, qd, 0, 0, 0, 0, 0, 0]
+}
+
+/// `name(...labels)`: length-prefixed labels and the root.
+fn name(labels: &[&str]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for l in labels {
+        out.push(l.len() as u8);
+        out.extend_from_slice(l.as_bytes());
+    }
+    out.push(0);
+    out
+}
+
+/// `question(n, qtype, qclass)`.
+fn question(n: &[u8], qtype: u16, qclass: u16) -> Vec<u8> {
+    let mut out = n.to_vec();
+    out.extend_from_slice(&qtype.to_be_bytes());
+    out.extend_from_slice(&qclass.to_be_bytes());
+    out
+}
+
+/// `query`: one question, `a` type A class IN.
+fn query() -> Vec<u8> {
+    let mut q = header(1);
+    q.extend(question(&name(&["a"]), 1, 1));
+    q
+}
+
+#[test]
+fn dns_over_udp_53_5353_and_tcp_53_length_prefixed() {
+    let query = query();
+    assert_eq!(
+        udp_packet(&query, 40000, 53).names(),
+        ["Ethernet", "IP", "UDP", "DNS"]
+    );
+    assert_eq!(
+        udp_packet(&query, 5353, 5353).names(),
+        ["Ethernet", "IP", "UDP", "DNS"]
+    );
+    assert_eq!(
+        udp_packet(&[1, 2, 3], 40000, 53).names(),
+        ["Ethernet", "IP", "UDP", "Raw"]
+    );
+    assert_eq!(
+        udp_packet(&query, 40000, 54).names(),
+        ["Ethernet", "IP", "UDP", "Raw"]
+    );
+    let mut framed = vec![0, query.len() as u8];
+    framed.extend_from_slice(&query);
+    assert_eq!(
+        tcp_packet(&framed, 53, 40000).names(),
+        ["Ethernet", "IP", "TCP", "DNS"]
+    );
+    let trailing = [framed.as_slice(), &[7]].concat();
+    assert_eq!(
+        tcp_packet(&trailing, 53, 40000).names(),
+        ["Ethernet", "IP", "TCP", "DNS", "Raw"]
+    );
+    assert_eq!(
+        tcp_packet(&framed[..framed.len() - 1], 53, 40000).names(),
+        ["Ethernet", "IP", "TCP", "Raw"]
+    );
+    // Non-first fragments are Raw; the first fragment is dissected.
+    assert_eq!(
+        udp_packet(&query, 40000, 53).fragment(8).names(),
+        ["Ethernet", "IP", "UDP", "Raw"]
+    );
+    assert_eq!(
+        udp_packet(&query, 40000, 53).fragment(0).names(),
+        ["Ethernet", "IP", "UDP", "DNS"]
+    );
+    assert_eq!(tcp_packet(&trailing, 53, 1).dns_message(), Some(query));
+}
+
+#[test]
+fn llmnr_ntp_empty_payloads() {
+    assert_eq!(
+        udp_packet(&[0, 0, 0x80], 5355, 1).names(),
+        [
+            "Ethernet",
+            "IP",
+            "UDP",
+            "Link Local Multicast Node Resolution - Response"
+        ]
+    );
+    assert_eq!(
+        udp_packet(&[0, 0, 0x7f], 1, 5355).names(),
+        [
+            "Ethernet",
+            "IP",
+            "UDP",
+            "Link Local Multicast Node Resolution - Query"
+        ]
+    );
+    assert_eq!(
+        udp_packet(&[0], 1, 5355).names(),
+        [
+            "Ethernet",
+            "IP",
+            "UDP",
+            "Link Local Multicast Node Resolution - Query"
+        ]
+    );
+    assert_eq!(
+        udp_packet(&[1], 123, 1).names(),
+        ["Ethernet", "IP", "UDP", "NTPHeader"]
+    );
+    assert_eq!(
+        tcp_packet(&[1], 123, 1).names(),
+        ["Ethernet", "IP", "TCP", "Raw"]
+    );
+    assert_eq!(udp_packet(&[], 1, 2).names(), ["Ethernet", "IP", "UDP"]);
+}
+
+#[test]
+fn icmp_errors_quote_a_datagram() {
+    // An ICMPv4 message of `icmp_type` (8-byte header) quoting `quoted`.
+    let icmp = |icmp_type: u8, quoted: &[u8]| {
+        let mut data = vec![0; 34];
+        data.extend_from_slice(&[icmp_type, 0, 0, 0, 0, 0, 0, 0]);
+        data.extend_from_slice(quoted);
+        Columns::new(
+            data,
+            &[
+                (K::Ethernet, 0, 14),
+                (K::Ipv4, 14, 20),
+                (K::Icmpv4, 34, 8),
+                (K::Payload, 42, quoted.len() as u32),
+            ],
+        )
+        .names()
+    };
+    // A 20-byte IPv4 header of protocol `proto`, then `extra` zero bytes.
+    let ip = |proto: u8, extra: usize| {
+        let mut out = vec![0x45, 0, 0, 0, 0, 0, 0, 0, 64, proto];
+        out.resize(20 + extra, 0);
+        out
+    };
+    assert_eq!(
+        icmp(3, &ip(17, 8)),
+        ["Ethernet", "IP", "ICMP", "IP in ICMP", "UDP in ICMP"]
+    );
+    assert_eq!(
+        icmp(11, &ip(6, 9)),
+        ["Ethernet", "IP", "ICMP", "IP in ICMP", "TCP in ICMP", "Raw"]
+    );
+    assert_eq!(icmp(3, &ip(1, 7)), ["Ethernet", "IP", "ICMP", "IP in ICMP"]);
+    assert_eq!(
+        icmp(3, &ip(99, 8)),
+        ["Ethernet", "IP", "ICMP", "IP in ICMP"]
+    );
+    let mut not_v4 = vec![0x65];
+    not_v4.resize(20, 0);
+    assert_eq!(icmp(3, &not_v4), ["Ethernet", "IP", "ICMP", "Raw"]);
+    assert_eq!(icmp(3, &[0x45, 0]), ["Ethernet", "IP", "ICMP", "Raw"]);
+    assert_eq!(icmp(8, &ip(17, 8)), ["Ethernet", "IP", "ICMP", "Raw"]);
+}
+
+#[test]
+fn ipv6_extension_headers_icmpv6_and_8023_stp() {
+    let mut v6 = Columns::new(
+        vec![0; 70],
+        &[
+            (K::Ethernet, 0, 14),
+            (K::Ipv6, 14, 40),
+            (K::Ipv6Extension, 54, 8),
+            (K::Ipv6Extension, 62, 8),
+            (K::Icmpv6, 70, 0),
+        ],
+    );
+    v6.data[14 + 6] = 0; // IPv6 next header: hop-by-hop
+    v6.data[54] = 60; // then destination options
+    v6.data[62] = 6; // then TCP, but an extension header follows: unnamed
+    assert_eq!(
+        v6.names(),
+        [
+            "Ethernet",
+            "IPv6",
+            "IPv6 Extension Header - Hop-by-Hop Options Header",
+            "IPv6 Extension Header - Destination Options Header",
+            "ICMPv6 Unknown",
+        ]
+    );
+    v6.layers[4] = (K::Ipv6Extension, 62, 8);
+    v6.layers
+        .extend([(K::Ipv6Fragment, 62, 8), (K::Icmpv6, 69, 1)]);
+    v6.data[69] = 135;
+    assert_eq!(
+        v6.names()[4..],
+        [
+            "IPv6 Extension Header",
+            "IPv6 Extension Header - Fragmentation header",
+            "ICMPv6 Neighbor Discovery - Neighbor Solicitation",
+        ]
+    );
+
+    // An 802.3 frame (length 38) carrying `payload`.
+    let stp = |payload: &[u8]| {
+        let mut data = vec![0; 12];
+        data.extend_from_slice(&[0, 38]);
+        data.extend_from_slice(payload);
+        Columns::new(
+            data,
+            &[(K::Ieee8023, 0, 14), (K::Payload, 14, payload.len() as u32)],
+        )
+        .names()
+    };
+    let bpdu = |zeros: usize| {
+        let mut out = vec![0x42, 0x42, 3];
+        out.resize(3 + zeros, 0);
+        out
+    };
+    assert_eq!(stp(&bpdu(35)), ["802.3", "LLC", "Spanning Tree Protocol"]);
+    assert_eq!(
+        stp(&bpdu(36)),
+        ["802.3", "LLC", "Spanning Tree Protocol", "Raw"]
+    );
+    assert_eq!(stp(&[0xaa, 0xaa, 3, 0]), ["802.3", "LLC", "Raw"]);
+    assert_eq!(stp(&[0xaa, 0xaa, 3]), ["802.3", "LLC"]);
+
+    assert_eq!(
+        Columns::new(
+            vec![1, 2],
+            &[
+                (K::LinuxSll, 0, 1),
+                (K::Qinq, 0, 1),
+                (K::Vlan, 0, 1),
+                (K::Loopback, 0, 0),
+                (K::Arp, 0, 1),
+                (K::Padding, 1, 1),
+                (K::Payload, 1, 1),
+            ],
+        )
+        .names(),
+        [
+            "cooked linux",
+            "802_1AD",
+            "802.1Q",
+            "Loopback",
+            "ARP",
+            "Padding",
+            "Raw"
+        ]
+    );
+}
+
+/// Names of `frame` (Ethernet) as the kitchen decodes and names it.
+fn decoded_names(frame: &[u8]) -> Vec<String> {
+    let d = crate::Decoded::new(nd_decode::LinkType::Ethernet, frame);
+    let mut out = Vec::new();
+    scapy_layers(&d.view(), |l| out.push(l.name().to_string()));
+    out
+}
+
+fn ether(ether_type: u16, payload: &[u8]) -> Vec<u8> {
+    let mut f = vec![2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1];
+    f.extend_from_slice(&ether_type.to_be_bytes());
+    f.extend_from_slice(payload);
+    f
+}
+
+#[test]
+fn tunnels_and_pppoe_tags() {
+    // A PADI with a tag list (type nibble 1), and one of type 2 (no binding).
+    let padi = [0x11, 0x09, 0, 0, 0, 4, 0x01, 0x01, 0, 0];
+    assert_eq!(
+        decoded_names(&ether(0x8863, &padi)),
+        ["Ethernet", "PPP over Ethernet Discovery", "PPPoE Tag List"]
+    );
+    let mut other = padi;
+    other[0] = 0x12;
+    assert_eq!(
+        decoded_names(&ether(0x8863, &other)),
+        ["Ethernet", "PPP over Ethernet Discovery", "Raw"]
+    );
+    assert_eq!(
+        decoded_names(&ether(0x8863, &padi[..6])),
+        ["Ethernet", "PPP over Ethernet Discovery"]
+    );
+    // LCP in a PPPoE session: PPP, then Raw (LCP is not decoded).
+    let lcp = [0x11, 0, 0, 1, 0, 6, 0xc0, 0x21, 1, 1, 0, 4];
+    assert_eq!(
+        decoded_names(&ether(0x8864, &lcp)),
+        ["Ethernet", "PPP over Ethernet", "PPP Link Layer", "Raw"]
+    );
+    // GRE (no options) carrying an unknown EtherType: its payload is Raw.
+    let mut gre = vec![0, 0, 0x12, 0x34];
+    gre.extend_from_slice(&[0xaa; 12]);
+    let mut ip = vec![0x45, 0, 0, 20 + gre.len() as u8, 0, 0, 0, 0, 64, 47, 0, 0];
+    ip.extend_from_slice(&[192, 0, 2, 1, 192, 0, 2, 2]);
+    ip.extend_from_slice(&gre);
+    assert_eq!(
+        decoded_names(&ether(0x0800, &ip)),
+        ["Ethernet", "IP", "GRE", "Raw"]
+    );
+}
