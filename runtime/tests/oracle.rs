@@ -19,10 +19,6 @@ use serde_json::Value;
 /// inside the ICMPv6 message) in ours.
 const UNNAMED_BY_US: &[(&str, &str)] = &[
     (
-        "NBNS query request",
-        "NetBIOS name service is not dissected; the UDP payload counts as Raw",
-    ),
-    (
         "ICMPv6 Neighbor Discovery Option - Prefix Information",
         "ICMPv6 options are not dissected",
     ),

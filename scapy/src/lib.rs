@@ -14,6 +14,8 @@
 //! - [`names`]: [`ScapyLayer`], every name, in id order.
 //! - [`batch`]: [`Batch`], a whole batch's columns, named in one go.
 //! - [`dns`]: the DNS rule (ports, TCP length prefix) and the parser.
+//! - `apps`: BOOTP/DHCP, DHCPv6 and NBNS, in scapy's binding order
+//!   (`scapy/gen/dhcp6_names.py` writes DHCPv6's names from scapy itself).
 //! - here: [`scapy_layers`], the walk from decoded layers to names.
 //!
 //! Invariant: nothing here panics on any input (every read is a `get`);
@@ -21,6 +23,7 @@
 
 #![forbid(unsafe_code)]
 
+mod apps;
 pub mod batch;
 pub mod dns;
 pub mod names;
@@ -34,6 +37,8 @@ pub use names::{ScapyLayer, SCAPY_LAYERS};
 pub use packet::{Decoded, Packet};
 
 use nd_decode::LayerKind;
+
+use apps::UdpApp;
 
 /// Length of scapy's `STP` layer (a configuration BPDU).
 const STP_LEN: usize = 35;
@@ -151,33 +156,37 @@ fn payload_names(
         return;
     }
     match transport {
-        Some(LayerKind::Udp) | Some(LayerKind::Tcp) => {
-            let ports = packet.ports.map(Some);
-            // Most packets are not on a DNS port: skip `dns_message`'s
-            // second walk over the layers for them.
-            let dns_port = ports.iter().any(|p| matches!(p, Some(53 | 5353)));
-            if let Some(msg) = dns_port.then(|| dns_message(packet)).flatten() {
-                if parse_dns(msg).is_some() {
+        Some(LayerKind::Tcp) => {
+            let dns = packet.ports.contains(&53).then(|| dns_message(packet));
+            match dns.flatten().filter(|msg| parse_dns(msg).is_some()) {
+                Some(msg) => {
                     emit(ScapyLayer::Dns);
-                    // Over TCP, bytes after the length-prefixed message are Raw.
-                    if transport == Some(LayerKind::Tcp) && bytes.len() > msg.len() + 2 {
+                    // Bytes after the length-prefixed message are Raw.
+                    if bytes.len() > msg.len() + 2 {
                         emit(ScapyLayer::Raw);
                     }
-                    return;
                 }
-            }
-            if transport == Some(LayerKind::Udp) && ports.contains(&Some(5355)) {
-                // scapy's LLMNR: query or response by the QR bit.
-                match bytes.get(2) {
-                    Some(b) if b & 0x80 != 0 => emit(ScapyLayer::LlmnrResponse),
-                    _ => emit(ScapyLayer::LlmnrQuery),
-                }
-            } else if transport == Some(LayerKind::Udp) && ports.contains(&Some(123)) {
-                emit(ScapyLayer::Ntp);
-            } else {
-                emit(ScapyLayer::Raw);
+                None => emit(ScapyLayer::Raw),
             }
         }
+        Some(LayerKind::Udp) => match UdpApp::for_ports(packet.ports) {
+            UdpApp::Bootp => apps::bootp(bytes, emit),
+            UdpApp::Dhcp6 => apps::dhcp6(bytes, emit),
+            // A message that does not parse made scapy's DNS raise: Raw.
+            UdpApp::Dns => match dns_message(packet).and_then(parse_dns) {
+                Some(_) => emit(ScapyLayer::Dns),
+                None => emit(ScapyLayer::Raw),
+            },
+            // scapy's LLMNR: query or response by the QR bit.
+            UdpApp::Llmnr => match bytes.get(2) {
+                Some(b) if b & 0x80 != 0 => emit(ScapyLayer::LlmnrResponse),
+                _ => emit(ScapyLayer::LlmnrQuery),
+            },
+            UdpApp::NbnsRequest => apps::nbns(bytes, true, emit),
+            UdpApp::NbnsResponse => apps::nbns(bytes, false, emit),
+            UdpApp::Ntp => emit(ScapyLayer::Ntp),
+            UdpApp::Other => emit(ScapyLayer::Raw),
+        },
         Some(LayerKind::Icmpv4) if matches!(icmp_type, Some(3 | 4 | 5 | 11 | 12)) => {
             // An ICMP error quotes the offending IP header and 8 bytes of it.
             let Some(ihl) = bytes.first().map(|b| ((b & 0x0f) as usize) * 4) else {

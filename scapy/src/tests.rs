@@ -2,6 +2,9 @@
 //! JavaScript SDK's `dissect.test.mjs` had them (its copy of these rules is
 //! gone; the kitchen's names come from here).
 
+// The BOOTP, NBNS, DHCPv6 and binding-order expectations below are what
+// scapy 2.4.5 (the peer's venv) names the same bytes as, checked once by
+// dissecting `Ether()/IP()/UDP(sport, dport)/Raw(payload)` with it.
 use nd_decode::LayerKind as K;
 
 use crate::{dns_message, scapy_layers, Packet};
@@ -417,4 +420,95 @@ fn tunnels_and_pppoe_tags() {
         decoded_names(&ether(0x0800, &ip)),
         ["Ethernet", "IP", "GRE", "Raw"]
     );
+}
+
+/// The names of a UDP payload after `Ethernet`, `IP`, `UDP`.
+fn udp_names(payload: &[u8], src: u16, dst: u16) -> Vec<String> {
+    udp_packet(payload, src, dst).names()[3..].to_vec()
+}
+
+#[test]
+fn bootp_and_dhcp_by_ports_and_field_boundaries() {
+    let mut dhcp = vec![1, 1, 6, 0];
+    dhcp.resize(236, 0);
+    dhcp.extend_from_slice(&[0x63, 0x82, 0x53, 0x63, 53, 1, 1, 255]);
+    assert_eq!(udp_names(&dhcp, 68, 67), ["BOOTP", "DHCP options"]);
+    assert_eq!(udp_names(&dhcp, 67, 68), ["BOOTP", "DHCP options"]);
+    assert_eq!(udp_names(&dhcp, 67, 67), ["BOOTP", "DHCP options"]);
+    // Not a BOOTP binding (sport 68 needs dport 67).
+    assert_eq!(udp_names(&dhcp, 68, 68), ["Raw"]);
+    // No magic cookie, or nothing after it: BOOTP alone.
+    assert_eq!(udp_names(&dhcp[..236], 68, 67), ["BOOTP"]);
+    assert_eq!(udp_names(&dhcp[..240], 68, 67), ["BOOTP"]);
+    // Cut at a field boundary: scapy stops there; inside a field: it raises.
+    assert_eq!(udp_names(&dhcp[..44], 68, 67), ["BOOTP"]);
+    assert_eq!(udp_names(&dhcp[..8], 68, 67), ["BOOTP"]);
+    assert_eq!(udp_names(&dhcp[..6], 68, 67), ["Raw"]);
+    assert_eq!(udp_names(&dhcp[..100], 68, 67), ["Raw"]);
+}
+
+#[test]
+fn nbns_request_and_response() {
+    let request = [0u8; 50];
+    assert_eq!(udp_names(&request, 137, 137), ["NBNS query request"]);
+    assert_eq!(udp_names(&request, 50000, 137), ["NBNS query request"]);
+    assert_eq!(udp_names(&[0; 51], 1, 137), ["NBNS query request", "Raw"]);
+    // The name field takes what there is; the suffix after it is cut.
+    assert_eq!(udp_names(&[0; 20], 1, 137), ["NBNS query request"]);
+    assert_eq!(udp_names(&[0; 44], 1, 137), ["Raw"]);
+    assert_eq!(udp_names(&[0; 62], 137, 1), ["NBNS query response"]);
+    assert_eq!(udp_names(&[0; 60], 137, 1), ["Raw"]);
+}
+
+#[test]
+fn dhcpv6_messages_and_top_level_options() {
+    // Solicit, client id (10 bytes), elapsed time, an unknown option 999.
+    let mut solicit = vec![1, 0, 0, 1];
+    solicit.extend_from_slice(&[0, 1, 0, 10, 0, 3, 0, 1, 2, 0, 0, 0, 0, 1]);
+    solicit.extend_from_slice(&[0, 8, 0, 2, 0, 0]);
+    solicit.extend_from_slice(&[0x03, 0xe7, 0, 0]);
+    assert_eq!(
+        udp_names(&solicit, 546, 547),
+        [
+            "DHCPv6 Solicit Message",
+            "DHCP6 Client Identifier Option",
+            "DHCP6 Elapsed Time Option",
+            "Unknown DHCPv6 Option"
+        ]
+    );
+    // Only the destination port binds; a source port of 547 does not.
+    assert_eq!(udp_names(&solicit, 547, 50000), ["Raw"]);
+    // Trailing bytes too few for an option header: Raw.
+    let mut cut = solicit.clone();
+    cut.extend_from_slice(&[0, 1, 0]);
+    assert_eq!(udp_names(&cut, 546, 547).last().unwrap(), "Raw");
+    // Unknown message type, a 1-byte message, a cut transaction id.
+    assert_eq!(udp_names(&[99, 0, 0, 0], 546, 547), ["Raw"]);
+    assert_eq!(udp_names(&[1], 546, 547), ["Raw"]);
+    assert_eq!(udp_names(&[1, 0], 546, 547), ["Raw"]);
+    // A relay-forward header is 34 bytes.
+    let mut relay = vec![12, 0];
+    relay.resize(34, 0);
+    assert_eq!(
+        udp_names(&relay, 547, 547),
+        ["DHCPv6 Relay Forward Message (Relay Agent/Server Message)"]
+    );
+    assert_eq!(udp_names(&relay[..20], 547, 547), ["Raw"]);
+}
+
+#[test]
+fn the_first_binding_in_scapys_order_wins() {
+    // DNS is bound before DHCPv6 (scapy 2.4.5's `UDP.payload_guess`).
+    let query = query();
+    assert_eq!(udp_names(&query, 53, 547), ["DNS"]);
+    assert_eq!(
+        udp_names(&[1, 0, 0, 1], 50000, 547),
+        ["DHCPv6 Solicit Message"]
+    );
+    // NBNS (netbios) before NTP.
+    assert_eq!(udp_names(&[0; 50], 123, 137), ["NBNS query request"]);
+    // BOOTP before DNS.
+    let mut bootp = vec![1u8; 4];
+    bootp.resize(236, 0);
+    assert_eq!(udp_names(&bootp, 67, 67), ["BOOTP"]);
 }
