@@ -16,37 +16,10 @@ use serde_json::Value;
 
 /// PacketCountChef layer names netdumplings (scapy 2.4.5) reports that ours
 /// does not produce, with the reason. Their counts go to `Raw` (or vanish
-/// inside the ICMPv6 message) in ours.
-const UNNAMED_BY_US: &[(&str, &str)] = &[
-    (
-        "ICMPv6 Neighbor Discovery Option - Prefix Information",
-        "ICMPv6 options are not dissected",
-    ),
-    (
-        "ICMPv6 Neighbor Discovery Option - Recursive DNS Server Option",
-        "ICMPv6 options are not dissected",
-    ),
-    (
-        "ICMPv6 Neighbor Discovery Option - DNS Search List Option",
-        "ICMPv6 options are not dissected",
-    ),
-    (
-        "ICMPv6 Neighbor Discovery Option - MTU",
-        "ICMPv6 options are not dissected",
-    ),
-    (
-        "ICMPv6 Neighbor Discovery Option - Source Link-Layer Address",
-        "ICMPv6 options are not dissected",
-    ),
-    (
-        "ICMPv6 Neighbor Discovery - Interval Advertisement",
-        "ICMPv6 options are not dissected",
-    ),
-    (
-        "ICMPv6 Neighbor Discovery - Home Agent Information",
-        "ICMPv6 options are not dissected",
-    ),
-];
+/// inside the ICMPv6 message) in ours. Empty since the kitchen names NBNS
+/// and ICMPv6 neighbour-discovery options (`nd-scapy`); kept for the next
+/// layer the peer names and we do not yet.
+const UNNAMED_BY_US: &[(&str, &str)] = &[];
 
 /// Per-capture differences in PacketCountChef counts that remain after
 /// [`UNNAMED_BY_US`]: (capture, layer, python count, our count, reason).

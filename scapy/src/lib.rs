@@ -14,8 +14,10 @@
 //! - [`names`]: [`ScapyLayer`], every name, in id order.
 //! - [`batch`]: [`Batch`], a whole batch's columns, named in one go.
 //! - [`dns`]: the DNS rule (ports, TCP length prefix) and the parser.
+//! - `icmpv6`: ICMPv6 message names, neighbour-discovery options.
+//! - `tables`: names by protocol code, generated from scapy itself.
 //! - `apps`: BOOTP/DHCP, DHCPv6 and NBNS, in scapy's binding order
-//!   (`scapy/gen/dhcp6_names.py` writes DHCPv6's names from scapy itself).
+//!   (`scapy/gen/tables.py` writes DHCPv6's names from scapy itself).
 //! - here: [`scapy_layers`], the walk from decoded layers to names.
 //!
 //! Invariant: nothing here panics on any input (every read is a `get`);
@@ -26,8 +28,10 @@
 mod apps;
 pub mod batch;
 pub mod dns;
+mod icmpv6;
 pub mod names;
 pub mod packet;
+mod tables;
 #[cfg(test)]
 mod tests;
 
@@ -115,7 +119,8 @@ pub fn scapy_layers(packet: &Packet<'_>, mut emit: impl FnMut(ScapyLayer)) {
             }
             LayerKind::Icmpv6 => {
                 transport = Some(kind);
-                emit(icmpv6_name(bytes));
+                emit(icmpv6::message_name(bytes));
+                icmp_type = bytes.first().copied();
             }
             LayerKind::Payload if pppoe_tags && !bytes.is_empty() => emit(ScapyLayer::PppoeTags),
             LayerKind::Payload => payload_names(
@@ -208,8 +213,9 @@ fn payload_names(
                 emit(ScapyLayer::Raw);
             }
         }
-        // ICMPv6 messages (echo, MLD, ND, ...) carry their body in the message.
-        Some(LayerKind::Icmpv6) => {}
+        // ICMPv6 messages carry their body in the message; neighbour
+        // discovery's options are layers of their own.
+        Some(LayerKind::Icmpv6) => icmpv6::nd_options(icmp_type, bytes, emit),
         None if link_8023_len.is_some() => {
             emit(ScapyLayer::Llc);
             if bytes.first() == Some(&0x42) && bytes.get(1) == Some(&0x42) {
@@ -223,27 +229,5 @@ fn payload_names(
             }
         }
         _ => emit(ScapyLayer::Raw),
-    }
-}
-
-/// scapy's class names for ICMPv6 messages (the common ones).
-fn icmpv6_name(header: &[u8]) -> ScapyLayer {
-    match header.first() {
-        Some(1) => ScapyLayer::Icmpv6DestUnreach,
-        Some(2) => ScapyLayer::Icmpv6PacketTooBig,
-        Some(3) => ScapyLayer::Icmpv6TimeExceeded,
-        Some(4) => ScapyLayer::Icmpv6ParamProblem,
-        Some(128) => ScapyLayer::Icmpv6EchoRequest,
-        Some(129) => ScapyLayer::Icmpv6EchoReply,
-        Some(130) => ScapyLayer::Mldv2Query,
-        Some(131) => ScapyLayer::MldReport,
-        Some(132) => ScapyLayer::MldDone,
-        Some(133) => ScapyLayer::NdRouterSolicitation,
-        Some(134) => ScapyLayer::NdRouterAdvertisement,
-        Some(135) => ScapyLayer::NdNeighborSolicitation,
-        Some(136) => ScapyLayer::NdNeighborAdvertisement,
-        Some(137) => ScapyLayer::NdRedirect,
-        Some(143) => ScapyLayer::Mldv2Report,
-        _ => ScapyLayer::Icmpv6Unknown,
     }
 }

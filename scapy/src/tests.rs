@@ -512,3 +512,63 @@ fn the_first_binding_in_scapys_order_wins() {
     bootp.resize(236, 0);
     assert_eq!(udp_names(&bootp, 67, 67), ["BOOTP"]);
 }
+
+/// The names after `Ethernet`, `IPv6` of an ICMPv6 message (8-byte
+/// `icmpv6` layer, the rest its payload).
+fn icmpv6_names(message: &[u8]) -> Vec<String> {
+    let mut data = vec![0; 54];
+    data.extend_from_slice(message);
+    let body = message.len().saturating_sub(8) as u32;
+    Columns::new(
+        data,
+        &[
+            (K::Ethernet, 0, 14),
+            (K::Ipv6, 14, 40),
+            (K::Icmpv6, 54, 8),
+            (K::Payload, 62, body),
+        ],
+    )
+    .names()[2..]
+        .to_vec()
+}
+
+#[test]
+fn neighbour_discovery_options_are_layers() {
+    // Checked against scapy 2.4.5 like the UDP cases above.
+    let mut ns = vec![135, 0, 0, 0, 0, 0, 0, 0];
+    ns.extend_from_slice(&[0; 16]);
+    ns.extend_from_slice(&[1, 1, 2, 0, 0, 0, 0, 1]);
+    let sll = "ICMPv6 Neighbor Discovery Option - Source Link-Layer Address";
+    assert_eq!(
+        icmpv6_names(&ns),
+        ["ICMPv6 Neighbor Discovery - Neighbor Solicitation", sll]
+    );
+    ns.push(1);
+    assert_eq!(icmpv6_names(&ns).last().unwrap(), "Raw");
+    let mut ra = vec![134, 0, 0, 0, 64, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 3, 4];
+    ra.extend_from_slice(&[0; 30]);
+    ra.extend_from_slice(&[5, 1, 0, 0, 0, 0, 5, 220, 99, 1, 0, 0, 0, 0, 0, 0]);
+    assert_eq!(
+        icmpv6_names(&ra),
+        [
+            "ICMPv6 Neighbor Discovery - Router Advertisement",
+            "ICMPv6 Neighbor Discovery Option - Prefix Information",
+            "ICMPv6 Neighbor Discovery Option - MTU",
+            "Raw"
+        ]
+    );
+    let rs = [133, 0, 0, 0, 0, 0, 0, 0, 1, 1, 2, 0, 0, 0, 0, 1];
+    assert_eq!(
+        icmpv6_names(&rs),
+        ["ICMPv6 Neighbor Discovery - Router Solicitation", sll]
+    );
+    // An echo request's body is not options; a zero length ends the walk.
+    assert_eq!(
+        icmpv6_names(&[128, 0, 0, 0, 0, 1, 0, 1, 1, 1]),
+        ["ICMPv6 Echo Request"]
+    );
+    assert_eq!(
+        icmpv6_names(&[133, 0, 0, 0, 0, 0, 0, 0, 1, 0, 1, 1]),
+        ["ICMPv6 Neighbor Discovery - Router Solicitation", sll]
+    );
+}
