@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Seeds the fuzz corpora from the test captures (no dependencies).
 
-fuzz/corpus/decode/: every packet of every classic pcap in testdata/pcaps,
-prefixed with the byte that makes the decode target pick the capture's
+fuzz/corpus/decode/: every packet of every classic pcap in testdata/pcaps
+and testdata/peer (tunnels, DHCP, NBNS, ...), prefixed with the byte that makes the decode target pick the capture's
 link type. fuzz/corpus/dns/: the UDP port 53/5353 payloads among them
 (Ethernet/IPv4/IPv6, no options walking beyond IHL). fuzz/corpus/hub_message/:
 the Python chefs' reference dumplings and the hellos. fuzz/corpus/replay/:
@@ -83,10 +83,11 @@ def main(shared, fuzz):
             if name.endswith((".pcap", ".pcapng")) and os.path.getsize(path) < 65536:
                 put(os.path.join(fuzz, "corpus", "replay"), open(path, "rb").read())
                 counts["replay"] += 1
-    for name in sorted(os.listdir(shared)):
-        if not os.path.isfile(os.path.join(shared, name)):
+    classic = [os.path.join(d, n) for d in (shared, peer) for n in sorted(os.listdir(d))]
+    for path in classic:
+        if not os.path.isfile(path):
             continue
-        link, pkts = records(os.path.join(shared, name))
+        link, pkts = records(path)
         if link is None:
             continue
         pick = LINKS.index(link) if link in LINKS else len(LINKS) - 1

@@ -6,24 +6,38 @@
 // version on a hot swap is the counts as a JSON object, as the Rust chef's,
 // so the two can replace each other.
 
-import { chef, fromJson } from '../sdk/chef.js';
+import { chef, fromJson, scapyNameTable } from '../sdk/chef.js';
 
-/** Layer name -> count. An object without a prototype: the cheapest map in the interpreter. */
+/** Layer name -> count up to the last fold. An object without a prototype: the cheapest map in the interpreter. */
 let counts = Object.create(null);
+/** Counts since then, by name id (`recent[id]`): no string per layer on the packet path. */
+let recent = [];
+
+/** Adds `recent` into `counts`. */
+function fold() {
+    const table = recent.length > 0 ? scapyNameTable() : [];
+    for (let id = 0; id < recent.length; id++) {
+        const n = recent[id];
+        if (n > 0 && table[id] !== undefined) counts[table[id]] = (counts[table[id]] ?? 0) + n;
+    }
+    recent = [];
+}
 
 
 export const handlers = chef({
     name: 'PacketCountChef',
 
     packet(p) {
-        for (const name of p.scapyNames()) counts[name] = (counts[name] ?? 0) + 1;
+        p.countScapyNames(recent);
     },
 
     interval() {
+        fold();
         return { packet_counts: counts };
     },
 
     exportState() {
+        fold();
         return counts;
     },
 
@@ -38,5 +52,6 @@ export const handlers = chef({
             imported[name] = n;
         }
         counts = imported;
+        recent = [];
     },
 });
