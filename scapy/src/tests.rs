@@ -572,3 +572,26 @@ fn neighbour_discovery_options_are_layers() {
         ["ICMPv6 Neighbor Discovery - Router Solicitation", sll]
     );
 }
+
+/// The decode fuzz target's regression inputs, decoded and named as the
+/// target does (`fuzz/fuzz_targets/decode.rs`): no panic, and a bounded
+/// number of names (a walk that stopped advancing would not be).
+#[test]
+fn decode_fuzz_regressions_name_without_panicking() {
+    const LINKS: [u16; 10] = [0, 1, 12, 101, 108, 113, 228, 229, 276, 147];
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/regressions/decode");
+    let mut n = 0;
+    for entry in std::fs::read_dir(&dir).expect("fuzz/regressions/decode") {
+        let input = std::fs::read(entry.unwrap().path()).unwrap();
+        let Some((&pick, data)) = input.split_first() else {
+            continue;
+        };
+        let link = nd_decode::LinkType::from_linktype(LINKS[pick as usize % LINKS.len()]);
+        let d = crate::Decoded::new(link, data);
+        let mut names = 0;
+        scapy_layers(&d.view(), |_| names += 1);
+        assert!(names <= 4 * d.kinds.len() + data.len() / 4 + 4);
+        n += 1;
+    }
+    assert!(n >= 30, "only {n} regression inputs");
+}
