@@ -24,6 +24,9 @@ pub(crate) struct Decoder<'a, 'l> {
     pub(crate) summary: Summary,
     /// Tunnels entered so far (bounded by `MAX_TUNNEL_DEPTH`).
     pub(crate) depth: usize,
+    /// Decoding the datagram an ICMP error quotes: IP and transport layers
+    /// get their `quoted-*` kinds (`crate::tunnel`'s `quote`).
+    pub(crate) quoted: bool,
 }
 
 impl<'a, 'l> Decoder<'a, 'l> {
@@ -33,6 +36,7 @@ impl<'a, 'l> Decoder<'a, 'l> {
             layers,
             summary: Summary::default(),
             depth: 0,
+            quoted: false,
         }
     }
 }
@@ -46,6 +50,16 @@ impl<'a> Decoder<'a, '_> {
     }
 
     pub(crate) fn push(&mut self, kind: LayerKind, offset: usize, length: usize) {
+        let kind = match (self.quoted, kind.quoted()) {
+            (false, _) => kind,
+            (true, Some(quoted)) => quoted,
+            // A quoted datagram's IPv6 extension headers are not layers:
+            // an `ipv6-fragment` layer means the packet is a fragment.
+            (true, None) if matches!(kind, LayerKind::Ipv6Extension | LayerKind::Ipv6Fragment) => {
+                return
+            }
+            (true, None) => kind,
+        };
         let offset = offset.min(self.base.len());
         let length = length.min(self.base.len() - offset);
         self.layers.push(Layer {
@@ -359,12 +373,20 @@ impl<'a> Decoder<'a, '_> {
                 let off = self.off(s);
                 self.push(LayerKind::Icmpv4, off, s.len().min(8));
                 end = off + s.len().min(8);
+                // Destination unreachable, source quench, redirect, time
+                // exceeded, parameter problem quote the datagram at fault.
+                let error = matches!(s.first(), Some(3 | 4 | 5 | 11 | 12));
+                return (end, None, (error && !self.quoted).then_some(Tunnel::Quote));
             }
             TransportSlice::Icmpv6(icmp) => {
                 let s = icmp.slice();
                 let off = self.off(s);
                 self.push(LayerKind::Icmpv6, off, s.len().min(8));
                 end = off + s.len().min(8);
+                // Destination unreachable, packet too big, time exceeded,
+                // parameter problem.
+                let error = matches!(s.first(), Some(1..=4));
+                return (end, None, (error && !self.quoted).then_some(Tunnel::Quote));
             }
         }
         (end, payload_end, None)

@@ -81,11 +81,23 @@ pub enum LayerKind {
     PppoeSession = 20,
     /// PPP protocol field (1 or 2 bytes); IPv4 or IPv6 follows.
     Ppp = 21,
+    /// The IPv4 header an ICMP error quotes.
+    QuotedIpv4 = 22,
+    /// The IPv6 header an ICMP(v6) error quotes.
+    QuotedIpv6 = 23,
+    /// The TCP header (or its first bytes) an ICMP error quotes.
+    QuotedTcp = 24,
+    /// The UDP header an ICMP error quotes.
+    QuotedUdp = 25,
+    /// The ICMPv4 header an ICMP error quotes.
+    QuotedIcmpv4 = 26,
+    /// The ICMPv6 header an ICMPv6 error quotes.
+    QuotedIcmpv6 = 27,
 }
 
 impl LayerKind {
     /// Every kind, in WIT order.
-    pub const ALL: [LayerKind; 22] = [
+    pub const ALL: [LayerKind; 28] = [
         LayerKind::Ethernet,
         LayerKind::Ieee8023,
         LayerKind::LinuxSll,
@@ -108,7 +120,27 @@ impl LayerKind {
         LayerKind::PppoeDiscovery,
         LayerKind::PppoeSession,
         LayerKind::Ppp,
+        LayerKind::QuotedIpv4,
+        LayerKind::QuotedIpv6,
+        LayerKind::QuotedTcp,
+        LayerKind::QuotedUdp,
+        LayerKind::QuotedIcmpv4,
+        LayerKind::QuotedIcmpv6,
     ];
+
+    /// The `quoted-*` kind of an IP or transport kind (what it is inside
+    /// the datagram an ICMP error quotes).
+    pub fn quoted(self) -> Option<LayerKind> {
+        Some(match self {
+            LayerKind::Ipv4 => LayerKind::QuotedIpv4,
+            LayerKind::Ipv6 => LayerKind::QuotedIpv6,
+            LayerKind::Tcp => LayerKind::QuotedTcp,
+            LayerKind::Udp => LayerKind::QuotedUdp,
+            LayerKind::Icmpv4 => LayerKind::QuotedIcmpv4,
+            LayerKind::Icmpv6 => LayerKind::QuotedIcmpv6,
+            _ => return None,
+        })
+    }
 
     /// The kind with WIT position `n`, if there is one.
     pub fn from_number(n: u8) -> Option<LayerKind> {

@@ -259,3 +259,43 @@ fn tunnel_nesting_stops_at_the_depth_limit() {
         vec![LayerKind::Ethernet, LayerKind::Ipv4, LayerKind::Payload]
     );
 }
+
+#[test]
+fn icmp_errors_quote_their_datagram_as_quoted_layers() {
+    use LayerKind::*;
+    // Port unreachable (ICMP type 3 code 3) quoting a DNS query.
+    let mut icmp = vec![3, 3, 0, 0, 0, 0, 0, 0];
+    icmp.extend_from_slice(&inner_dns());
+    let pkt = ethernet(0x0800, &ipv4(1, [10, 0, 0, 53], [10, 0, 0, 1], &icmp));
+    let (k, s) = kinds(LinkType::Ethernet, &pkt);
+    assert_eq!(
+        k,
+        vec![Ethernet, Ipv4, Icmpv4, QuotedIpv4, QuotedUdp, Payload]
+    );
+    // The packet's addresses stay its own; its ports are the quoted ones
+    // (an ICMP error has none of its own).
+    assert_eq!(s.src_addr, Some(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 53))));
+    assert_eq!((s.src_port, s.dst_port), (Some(40001), Some(53)));
+    // A quote that is not an IP header stays payload; an echo is no error.
+    let junk = [3, 3, 0, 0, 0, 0, 0, 0, 0x65, 1, 2, 3];
+    let pkt = ethernet(0x0800, &ipv4(1, [10, 0, 0, 53], [10, 0, 0, 1], &junk));
+    assert_eq!(
+        kinds(LinkType::Ethernet, &pkt).0,
+        vec![Ethernet, Ipv4, Icmpv4, Payload]
+    );
+    let mut echo = vec![8, 0, 0, 0, 0, 1, 0, 1];
+    echo.extend_from_slice(&inner_dns());
+    let pkt = ethernet(0x0800, &ipv4(1, [10, 0, 0, 53], [10, 0, 0, 1], &echo));
+    assert_eq!(
+        kinds(LinkType::Ethernet, &pkt).0,
+        vec![Ethernet, Ipv4, Icmpv4, Payload]
+    );
+    // An error quoting an error: the quoted ICMP is not opened again.
+    let mut outer = vec![11, 0, 0, 0, 0, 0, 0, 0];
+    outer.extend_from_slice(&ipv4(1, [10, 0, 0, 1], [10, 0, 0, 2], &icmp));
+    let pkt = ethernet(0x0800, &ipv4(1, [10, 0, 0, 9], [10, 0, 0, 1], &outer));
+    assert_eq!(
+        kinds(LinkType::Ethernet, &pkt).0,
+        vec![Ethernet, Ipv4, Icmpv4, QuotedIpv4, QuotedIcmpv4, Payload]
+    );
+}

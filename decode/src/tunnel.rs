@@ -48,6 +48,8 @@ pub(crate) enum Tunnel {
     PppoeDiscovery,
     /// PPPoE session (EtherType 0x8864), carrying PPP.
     PppoeSession,
+    /// The datagram an ICMP or ICMPv6 error quotes (RFC 792, RFC 4443).
+    Quote,
 }
 
 impl Tunnel {
@@ -89,7 +91,9 @@ impl<'a> Decoder<'a, '_> {
 
     /// Decodes the tunnel `t` whose header starts at `at`.
     pub(crate) fn tunnel(&mut self, t: Tunnel, at: usize) {
-        if self.depth >= MAX_TUNNEL_DEPTH {
+        // Nothing is opened inside a quoted datagram (it is a few bytes of
+        // someone else's packet).
+        if self.depth >= MAX_TUNNEL_DEPTH || self.quoted {
             return self.rest_as_payload(at);
         }
         self.depth += 1;
@@ -99,6 +103,7 @@ impl<'a> Decoder<'a, '_> {
             Tunnel::Vxlan => self.vxlan(at),
             Tunnel::PppoeDiscovery => self.pppoe(at, false),
             Tunnel::PppoeSession => self.pppoe(at, true),
+            Tunnel::Quote => self.quote(at),
         }
         self.depth -= 1;
     }
@@ -185,6 +190,37 @@ impl<'a> Decoder<'a, '_> {
         match proto {
             0x0021 | 0x0057 => self.ip(ppp + len),
             _ => self.rest_as_payload(ppp + len),
+        }
+    }
+
+    /// The datagram an ICMP error quotes: its IP header and as much of its
+    /// transport header and payload as the error carries, as `quoted-*`
+    /// layers (a chef counting UDP or DNS must not count the quote as the
+    /// packet's own). Only a quote that starts with a plausible IP header
+    /// (version 4 with a header length of at least 20 bytes, or version 6
+    /// with its 40 bytes) is decoded; anything else stays payload.
+    ///
+    /// The packet's addresses and fragment offset stay the outer ones; its
+    /// ports become the quoted transport's only when the packet has no
+    /// transport of its own (an ICMP error never has), so a chef that wants
+    /// DNS ports is handed an error about a DNS datagram.
+    fn quote(&mut self, at: usize) {
+        let plausible = match self.base.get(at).map(|b| (b >> 4, (b & 0x0f) as usize * 4)) {
+            Some((4, ihl)) => ihl >= 20 && self.base.len() >= at + ihl,
+            Some((6, _)) => self.base.len() >= at + 40,
+            _ => false,
+        };
+        if !plausible {
+            return self.rest_as_payload(at);
+        }
+        let outer = self.summary.clone();
+        self.quoted = true;
+        self.ip(at);
+        self.quoted = false;
+        let quoted_ports = (self.summary.src_port, self.summary.dst_port);
+        self.summary = outer;
+        if self.summary.src_port.is_none() {
+            (self.summary.src_port, self.summary.dst_port) = quoted_ports;
         }
     }
 }

@@ -213,7 +213,16 @@ impl Interest {
             .unwrap_or_default()
             .iter()
             .fold(0u64, |m, k| m | 1u64.checked_shl(*k as u32).unwrap_or(0));
-        let transport = 1 << LayerKind::Tcp as u8 | 1 << LayerKind::Udp as u8;
+        // The ports column is the innermost TCP/UDP header's, or for an
+        // ICMP error without one the quoted header's.
+        let transport = [
+            LayerKind::Tcp,
+            LayerKind::Udp,
+            LayerKind::QuotedTcp,
+            LayerKind::QuotedUdp,
+        ]
+        .iter()
+        .fold(0u64, |m, k| m | 1 << *k as u8);
         (self.any_layer == 0 || kinds & self.any_layer != 0)
             && (self.any_port.is_empty() || kinds & transport != 0)
     }

@@ -79,9 +79,15 @@ mod tests {
                 K::PppoeDiscovery => Wit::PppoeDiscovery,
                 K::PppoeSession => Wit::PppoeSession,
                 K::Ppp => Wit::Ppp,
+                K::QuotedIpv4 => Wit::QuotedIpv4,
+                K::QuotedIpv6 => Wit::QuotedIpv6,
+                K::QuotedTcp => Wit::QuotedTcp,
+                K::QuotedUdp => Wit::QuotedUdp,
+                K::QuotedIcmpv4 => Wit::QuotedIcmpv4,
+                K::QuotedIcmpv6 => Wit::QuotedIcmpv6,
             };
             assert_eq!(k as u8, wit as u8, "{k:?}");
         }
-        assert_eq!(K::ALL.len(), 22);
+        assert_eq!(K::ALL.len(), 28);
     }
 }

@@ -23,7 +23,7 @@ pub(crate) struct FixedField {
     strict: bool,
 }
 
-const fn strict(size: usize) -> FixedField {
+pub(crate) const fn strict(size: usize) -> FixedField {
     FixedField { size, strict: true }
 }
 

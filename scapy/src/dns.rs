@@ -7,22 +7,33 @@ use crate::Packet;
 
 /// The DNS message a packet carries, if scapy would have dissected one:
 /// UDP port 53 or 5353 (mDNS) on either side, or TCP port 53 after the
-/// 2-byte length prefix. Not LLMNR (5355), not non-first IP fragments.
+/// 2-byte length prefix, also inside the datagram an ICMP error quotes
+/// (scapy dissects it, and netdumplings' DNSLookupChef reported it). Not
+/// LLMNR (5355), not non-first IP fragments.
 pub fn dns_message<'a>(packet: &Packet<'a>) -> Option<&'a [u8]> {
     if packet.is_later_fragment() {
         return None;
     }
-    let ports = packet.ports()?;
-    let payload = packet.layer(LayerKind::Payload)?;
-    // The ports are the innermost transport's (a tunnel's UDP comes first).
-    let transport = packet
+    // The innermost transport: a tunnel's UDP comes first, and the header
+    // an ICMP error quotes (with the DNS query it carried) is its own.
+    let (kind, header) = packet
         .layers()
-        .filter(|(k, _)| matches!(k, LayerKind::Udp | LayerKind::Tcp))
-        .last()?
-        .0;
-    if transport == LayerKind::Udp && ports.iter().any(|p| *p == 53 || *p == 5353) {
+        .filter(|(k, _)| {
+            matches!(
+                k,
+                LayerKind::Udp | LayerKind::Tcp | LayerKind::QuotedUdp | LayerKind::QuotedTcp
+            )
+        })
+        .last()?;
+    let ports = match kind {
+        LayerKind::Udp | LayerKind::Tcp => packet.ports()?,
+        _ => crate::quote::ports(header),
+    };
+    let payload = packet.layer(LayerKind::Payload)?;
+    let udp = matches!(kind, LayerKind::Udp | LayerKind::QuotedUdp);
+    if udp && ports.iter().any(|p| *p == 53 || *p == 5353) {
         Some(payload)
-    } else if transport == LayerKind::Tcp && ports.contains(&53) {
+    } else if !udp && ports.contains(&53) {
         let len = u16::from_be_bytes([*payload.first()?, *payload.get(1)?]) as usize;
         payload.get(2..2 + len)
     } else {

@@ -15,6 +15,7 @@
 //! - [`batch`]: [`Batch`], a whole batch's columns, named in one go.
 //! - [`dns`]: the DNS rule (ports, TCP length prefix) and the parser.
 //! - `icmpv6`: ICMPv6 message names, neighbour-discovery options.
+//! - `quote`: the datagram an ICMP error quotes.
 //! - `tables`: names by protocol code, generated from scapy itself.
 //! - `apps`: BOOTP/DHCP, DHCPv6 and NBNS, in scapy's binding order
 //!   (`scapy/gen/tables.py` writes DHCPv6's names from scapy itself).
@@ -31,6 +32,7 @@ pub mod dns;
 mod icmpv6;
 pub mod names;
 pub mod packet;
+mod quote;
 mod tables;
 #[cfg(test)]
 mod tests;
@@ -47,16 +49,30 @@ use apps::UdpApp;
 /// Length of scapy's `STP` layer (a configuration BPDU).
 const STP_LEN: usize = 35;
 
+/// What earlier layers of a packet tell the naming of later ones.
+#[derive(Default)]
+struct Walk {
+    /// The next-header value that names the following IPv6 extension header.
+    ipv6_next: Option<u8>,
+    /// The last transport (or quoted transport) layer's kind.
+    transport: Option<LayerKind>,
+    /// Its TCP/UDP ports: the packet's, or a quoted header's own.
+    ports: [u16; 2],
+    /// The ICMP(v6) type of the last ICMP layer.
+    icmp_type: Option<u8>,
+    /// The length field of an 802.3 header.
+    link_8023_len: Option<usize>,
+    /// After a PPPoE discovery header of type 1: its payload is a tag list.
+    pppoe_tags: bool,
+    /// After a quoted IP header and before any quoted transport: the
+    /// quoted protocol number.
+    quoted_protocol: Option<u8>,
+}
+
 /// Calls `emit` with every layer of `packet` as scapy names it, outermost
 /// first, as `PacketCountChef` counts them.
 pub fn scapy_layers(packet: &Packet<'_>, mut emit: impl FnMut(ScapyLayer)) {
-    // The next-header value that names the following IPv6 extension header.
-    let mut ipv6_next: Option<u8> = None;
-    let mut transport: Option<LayerKind> = None;
-    let mut icmp_type: Option<u8> = None;
-    let mut link_8023_len: Option<usize> = None;
-    // After a PPPoE discovery header of type 1: its payload is a tag list.
-    let mut pppoe_tags = false;
+    let mut w = Walk::default();
     for (kind, bytes) in packet.layers() {
         if matches!(
             kind,
@@ -67,16 +83,13 @@ pub fn scapy_layers(packet: &Packet<'_>, mut emit: impl FnMut(ScapyLayer)) {
                 | LayerKind::Ppp
         ) {
             // A tunnel: what the outer layers said is not about what follows.
-            transport = None;
-            icmp_type = None;
-            link_8023_len = None;
-            pppoe_tags = false;
+            w = Walk::default();
         }
         match kind {
             LayerKind::Ethernet => emit(ScapyLayer::Ethernet),
             LayerKind::Ieee8023 => {
                 emit(ScapyLayer::Dot3);
-                link_8023_len = bytes
+                w.link_8023_len = bytes
                     .get(12..14)
                     .map(|b| u16::from_be_bytes([b[0], b[1]]) as usize);
             }
@@ -88,71 +101,86 @@ pub fn scapy_layers(packet: &Packet<'_>, mut emit: impl FnMut(ScapyLayer)) {
             LayerKind::Ipv4 => emit(ScapyLayer::Ip),
             LayerKind::Ipv6 => {
                 emit(ScapyLayer::Ipv6);
-                ipv6_next = bytes.get(6).copied();
+                w.ipv6_next = bytes.get(6).copied();
             }
             LayerKind::Ipv6Extension => {
-                emit(match ipv6_next {
+                emit(match w.ipv6_next {
                     Some(0) => ScapyLayer::Ipv6HopByHop,
                     Some(43) => ScapyLayer::Ipv6Routing,
                     Some(60) => ScapyLayer::Ipv6DestOptions,
                     Some(51) => ScapyLayer::Ah,
                     _ => ScapyLayer::Ipv6Extension,
                 });
-                ipv6_next = bytes.first().copied();
+                w.ipv6_next = bytes.first().copied();
             }
             LayerKind::Ipv6Fragment => {
                 emit(ScapyLayer::Ipv6Fragment);
-                ipv6_next = bytes.first().copied();
+                w.ipv6_next = bytes.first().copied();
             }
-            LayerKind::Tcp => {
-                emit(ScapyLayer::Tcp);
-                transport = Some(kind);
-            }
-            LayerKind::Udp => {
-                emit(ScapyLayer::Udp);
-                transport = Some(kind);
+            LayerKind::Tcp | LayerKind::Udp => {
+                emit(match kind {
+                    LayerKind::Tcp => ScapyLayer::Tcp,
+                    _ => ScapyLayer::Udp,
+                });
+                w.transport = Some(kind);
+                w.ports = packet.ports;
             }
             LayerKind::Icmpv4 => {
                 emit(ScapyLayer::Icmp);
-                transport = Some(kind);
-                icmp_type = bytes.first().copied();
+                w.transport = Some(kind);
+                w.icmp_type = bytes.first().copied();
             }
             LayerKind::Icmpv6 => {
-                transport = Some(kind);
+                w.transport = Some(kind);
                 emit(icmpv6::message_name(bytes));
-                icmp_type = bytes.first().copied();
+                w.icmp_type = bytes.first().copied();
             }
-            LayerKind::Payload if pppoe_tags && !bytes.is_empty() => emit(ScapyLayer::PppoeTags),
-            LayerKind::Payload => payload_names(
-                packet,
-                bytes,
-                transport,
-                icmp_type,
-                link_8023_len,
-                &mut emit,
-            ),
+            LayerKind::Payload if w.pppoe_tags && !bytes.is_empty() => emit(ScapyLayer::PppoeTags),
+            LayerKind::Payload => payload_names(packet, bytes, &w, &mut emit),
             LayerKind::Padding => emit(ScapyLayer::Padding),
             LayerKind::Vxlan => emit(ScapyLayer::Vxlan),
             LayerKind::Gre => emit(ScapyLayer::Gre),
             LayerKind::PppoeDiscovery => {
                 emit(ScapyLayer::PppoeDiscovery);
                 // `bind_layers(PPPoED, PPPoED_Tags, type=1)`: the low nibble.
-                pppoe_tags = bytes.first().is_some_and(|b| b & 0x0f == 1);
+                w.pppoe_tags = bytes.first().is_some_and(|b| b & 0x0f == 1);
             }
             LayerKind::PppoeSession => emit(ScapyLayer::Pppoe),
             LayerKind::Ppp => emit(ScapyLayer::Ppp),
+            LayerKind::QuotedIpv4 | LayerKind::QuotedIpv6 => {
+                let v4 = kind == LayerKind::QuotedIpv4;
+                emit(match v4 {
+                    true => ScapyLayer::IpInIcmp,
+                    false => ScapyLayer::Ipv6InIcmpv6,
+                });
+                w.quoted_protocol = bytes.get(if v4 { 9 } else { 6 }).copied();
+                w.transport = None;
+            }
+            LayerKind::QuotedTcp | LayerKind::QuotedUdp => {
+                emit(match kind {
+                    LayerKind::QuotedTcp => ScapyLayer::TcpInIcmp,
+                    _ => ScapyLayer::UdpInIcmp,
+                });
+                w.quoted_protocol = None;
+                w.transport = Some(kind);
+                w.ports = quote::ports(bytes);
+            }
+            LayerKind::QuotedIcmpv4 => {
+                emit(ScapyLayer::IcmpInIcmp);
+                w.quoted_protocol = None;
+                w.transport = Some(kind);
+            }
+            LayerKind::QuotedIcmpv6 => {
+                // scapy dissects a quoted ICMPv6 message as its own class.
+                emit(icmpv6::message_name(bytes));
+                w.quoted_protocol = None;
+                w.transport = Some(kind);
+            }
         }
     }
 }
 
-fn payload_names(
-    packet: &Packet<'_>,
-    bytes: &[u8],
-    transport: Option<LayerKind>,
-    icmp_type: Option<u8>,
-    link_8023_len: Option<usize>,
-    emit: &mut impl FnMut(ScapyLayer),
-) {
+fn payload_names(packet: &Packet<'_>, bytes: &[u8], w: &Walk, emit: &mut impl FnMut(ScapyLayer)) {
     if bytes.is_empty() {
         return;
     }
@@ -160,9 +188,14 @@ fn payload_names(
         emit(ScapyLayer::Raw);
         return;
     }
-    match transport {
-        Some(LayerKind::Tcp) => {
-            let dns = packet.ports.contains(&53).then(|| dns_message(packet));
+    if let Some(protocol) = w.quoted_protocol {
+        // A quoted IP header whose transport the kitchen did not decode
+        // (too few bytes for a whole header): scapy's `*error` classes.
+        return quote::bare_transport(protocol, bytes, emit);
+    }
+    match w.transport {
+        Some(LayerKind::Tcp | LayerKind::QuotedTcp) => {
+            let dns = w.ports.contains(&53).then(|| dns_message(packet));
             match dns.flatten().filter(|msg| parse_dns(msg).is_some()) {
                 Some(msg) => {
                     emit(ScapyLayer::Dns);
@@ -174,7 +207,7 @@ fn payload_names(
                 None => emit(ScapyLayer::Raw),
             }
         }
-        Some(LayerKind::Udp) => match UdpApp::for_ports(packet.ports) {
+        Some(LayerKind::Udp | LayerKind::QuotedUdp) => match UdpApp::for_ports(w.ports) {
             UdpApp::Bootp => apps::bootp(bytes, emit),
             UdpApp::Dhcp6 => apps::dhcp6(bytes, emit),
             // A message that does not parse made scapy's DNS raise: Raw.
@@ -192,31 +225,18 @@ fn payload_names(
             UdpApp::Ntp => emit(ScapyLayer::Ntp),
             UdpApp::Other => emit(ScapyLayer::Raw),
         },
-        Some(LayerKind::Icmpv4) if matches!(icmp_type, Some(3 | 4 | 5 | 11 | 12)) => {
-            // An ICMP error quotes the offending IP header and 8 bytes of it.
-            let Some(ihl) = bytes.first().map(|b| ((b & 0x0f) as usize) * 4) else {
-                return;
-            };
-            if bytes.first().map(|b| b >> 4) != Some(4) || ihl < 20 || bytes.len() < 20 {
-                emit(ScapyLayer::Raw);
-                return;
-            }
-            emit(ScapyLayer::IpInIcmp);
-            let rest = bytes.get(ihl..).unwrap_or(&[]);
-            match bytes.get(9) {
-                Some(17) if rest.len() >= 8 => emit(ScapyLayer::UdpInIcmp),
-                Some(6) if rest.len() >= 8 => emit(ScapyLayer::TcpInIcmp),
-                Some(1) if rest.len() >= 8 => emit(ScapyLayer::IcmpInIcmp),
-                _ => {}
-            }
-            if rest.len() > 8 {
-                emit(ScapyLayer::Raw);
-            }
+        // An ICMP error whose quote the kitchen did not decode.
+        Some(LayerKind::Icmpv4) if matches!(w.icmp_type, Some(3 | 4 | 5 | 11 | 12)) => {
+            quote::undecoded_ipv4(bytes, emit)
+        }
+        Some(LayerKind::Icmpv6) if matches!(w.icmp_type, Some(1..=4)) => {
+            quote::undecoded_ipv6(bytes, emit)
         }
         // ICMPv6 messages carry their body in the message; neighbour
         // discovery's options are layers of their own.
-        Some(LayerKind::Icmpv6) => icmpv6::nd_options(icmp_type, bytes, emit),
-        None if link_8023_len.is_some() => {
+        Some(LayerKind::Icmpv6) => icmpv6::nd_options(w.icmp_type, bytes, emit),
+        Some(LayerKind::QuotedIcmpv6) => {}
+        None if w.link_8023_len.is_some() => {
             emit(ScapyLayer::Llc);
             if bytes.first() == Some(&0x42) && bytes.get(1) == Some(&0x42) {
                 emit(ScapyLayer::Stp);

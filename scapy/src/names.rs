@@ -65,6 +65,7 @@ declare_scapy_layers! {
     UdpInIcmp => "UDP in ICMP",
     TcpInIcmp => "TCP in ICMP",
     IcmpInIcmp => "ICMP in ICMP",
+    Ipv6InIcmpv6 => "IPv6 in ICMPv6",
     Llc => "LLC",
     Stp => "Spanning Tree Protocol",
     Padding => "Padding",

@@ -14,25 +14,41 @@ static bool is_non_first_fragment(const struct nd_packet *p) {
 /* ---- Which packets carry DNS ---------------------------------------------- */
 
 bool nd_dns_message(const struct nd_packet *p, struct nd_bytes *message) {
-    uint16_t src, dst;
     struct nd_bytes payload;
-    if (is_non_first_fragment(p) || !nd_src_port(p, &src) || !nd_dst_port(p, &dst) ||
-        !nd_find_layer(p, ND_PAYLOAD, &payload)) {
+    if (is_non_first_fragment(p) || !nd_find_layer(p, ND_PAYLOAD, &payload)) {
         return false;
     }
-    /* The ports are the innermost transport's: a tunnel's UDP may come first. */
-    int transport = -1;
+    /* The innermost transport: a tunnel's UDP may come first; a header an
+     * ICMP error quotes (with the DNS query it carried) has its own ports. */
+    struct nd_layer transport = {0};
+    bool found = false;
     for (size_t j = 0; j < p->layer_count; j++) {
-        uint8_t k = p->layer_kinds_[j];
-        if (k == ND_UDP || k == ND_TCP) {
-            transport = k;
+        struct nd_layer l;
+        if (nd_layer_at(p, j, &l) && (l.kind == ND_UDP || l.kind == ND_TCP ||
+                                      l.kind == ND_QUOTED_UDP || l.kind == ND_QUOTED_TCP)) {
+            transport = l;
+            found = true;
         }
     }
-    if (transport == ND_UDP && (src == 53 || src == 5353 || dst == 53 || dst == 5353)) {
+    if (!found) {
+        return false;
+    }
+    uint16_t src = 0, dst = 0;
+    if (transport.kind == ND_UDP || transport.kind == ND_TCP) {
+        if (!nd_src_port(p, &src) || !nd_dst_port(p, &dst)) {
+            return false;
+        }
+    } else {
+        const struct nd_bytes h = transport.bytes;
+        src = h.len >= 2 ? (uint16_t)(h.ptr[0] << 8 | h.ptr[1]) : 0;
+        dst = h.len >= 4 ? (uint16_t)(h.ptr[2] << 8 | h.ptr[3]) : 0;
+    }
+    bool udp = transport.kind == ND_UDP || transport.kind == ND_QUOTED_UDP;
+    if (udp && (src == 53 || src == 5353 || dst == 53 || dst == 5353)) {
         *message = payload;
         return true;
     }
-    if (transport == ND_TCP && (src == 53 || dst == 53)) {
+    if (!udp && (src == 53 || dst == 53)) {
         if (payload.len < 2) {
             return false;
         }

@@ -53,6 +53,12 @@ export const Kind = Object.freeze({
     pppoeDiscovery: 19,
     pppoeSession: 20,
     ppp: 21,
+    quotedIpv4: 22,
+    quotedIpv6: 23,
+    quotedTcp: 24,
+    quotedUdp: 25,
+    quotedIcmpv4: 26,
+    quotedIcmpv6: 27,
 });
 
 /** WIT names of the layer kinds, by number: `KIND_NAMES[Kind.linuxSll]` is 'linux-sll'. */
@@ -60,6 +66,7 @@ export const KIND_NAMES = Object.freeze([
     'ethernet', 'ieee8023', 'linux-sll', 'loopback', 'vlan', 'qinq', 'arp', 'ipv4', 'ipv6',
     'ipv6-extension', 'ipv6-fragment', 'tcp', 'udp', 'icmpv4', 'icmpv6', 'payload', 'padding',
     'vxlan', 'gre', 'pppoe-discovery', 'pppoe-session', 'ppp',
+    'quoted-ipv4', 'quoted-ipv6', 'quoted-tcp', 'quoted-udp', 'quoted-icmpv4', 'quoted-icmpv6',
 ]);
 
 const KIND_COUNT = KIND_NAMES.length;

@@ -16,17 +16,32 @@ import { Kind, utf8Decode } from './chef.js';
 /**
  * The DNS message a packet carries, if scapy would have dissected one: UDP
  * port 53 or 5353 (mDNS) on either side, or TCP port 53 after the 2-byte
- * length prefix. Not LLMNR (5355), not non-first IP fragments.
+ * length prefix, also inside the datagram an ICMP error quotes (scapy
+ * dissects it). Not LLMNR (5355), not non-first IP fragments.
  */
 export function dnsMessage(p) {
-    // Ports first: most packets are not DNS, and this answers fastest.
-    const src = p.srcPort;
-    if (src === undefined) return undefined;
-    const dst = p.dstPort;
-    // The ports are the innermost transport's: a tunnel's UDP may come first.
-    const transport = innermostTransport(p);
-    const udp = transport === Kind.udp && (src === 53 || src === 5353 || dst === 53 || dst === 5353);
-    const tcp = transport === Kind.tcp && (src === 53 || dst === 53);
+    // Most packets have no transport at all, or are not on a DNS port.
+    const quoted = p.has(Kind.quotedUdp) || p.has(Kind.quotedTcp);
+    if (p.srcPort === undefined && !quoted) return undefined;
+    // The innermost transport: a tunnel's UDP may come first; a quoted
+    // header has its own ports.
+    let last = -1;
+    for (let i = 0; i < p.layerCount; i++) {
+        const k = p.layerKind(i);
+        if (k === Kind.udp || k === Kind.tcp || k === Kind.quotedUdp || k === Kind.quotedTcp) last = i;
+    }
+    if (last < 0) return undefined;
+    const kind = p.layerKind(last);
+    let src = p.srcPort;
+    let dst = p.dstPort;
+    if (kind === Kind.quotedUdp || kind === Kind.quotedTcp) {
+        const h = p.layerBytes(last);
+        src = h.length >= 2 ? (h[0] << 8) | h[1] : 0;
+        dst = h.length >= 4 ? (h[2] << 8) | h[3] : 0;
+    }
+    const isUdp = kind === Kind.udp || kind === Kind.quotedUdp;
+    const udp = isUdp && (src === 53 || src === 5353 || dst === 53 || dst === 5353);
+    const tcp = !isUdp && (src === 53 || dst === 53);
     if (!udp && !tcp) return undefined;
     const frag = p.fragmentOffset;
     if (frag !== undefined && frag !== 0) return undefined;
@@ -38,16 +53,6 @@ export function dnsMessage(p) {
     const len = (payload[0] << 8) | payload[1];
     if (payload.length < 2 + len) return undefined;
     return payload.subarray(2, 2 + len);
-}
-
-/** The kind of the packet's last TCP or UDP layer (undefined for none). */
-function innermostTransport(p) {
-    let last;
-    for (let i = 0; i < p.layerCount; i++) {
-        const k = p.layerKind(i);
-        if (k === Kind.udp || k === Kind.tcp) last = k;
-    }
-    return last;
 }
 
 // Question types simple-dns accepts: 1-18, 20-23, 28, 29, 33, 35-37, 41, 43,

@@ -83,11 +83,17 @@ pub const LayerKind = enum(u8) {
     pppoe_discovery,
     pppoe_session,
     ppp,
+    quoted_ipv4,
+    quoted_ipv6,
+    quoted_tcp,
+    quoted_udp,
+    quoted_icmpv4,
+    quoted_icmpv6,
 
     comptime {
         // A WIT change that adds or reorders kinds must fail the build here.
         std.debug.assert(@intFromEnum(LayerKind.padding) == c.NETDUMPLINGS_CHEF_TYPES_LAYER_KIND_PADDING);
-        std.debug.assert(@intFromEnum(LayerKind.ppp) == c.NETDUMPLINGS_CHEF_TYPES_LAYER_KIND_PPP);
+        std.debug.assert(@intFromEnum(LayerKind.quoted_icmpv6) == c.NETDUMPLINGS_CHEF_TYPES_LAYER_KIND_QUOTED_ICMPV6);
         std.debug.assert(@intFromEnum(LayerKind.tcp) == c.NETDUMPLINGS_CHEF_TYPES_LAYER_KIND_TCP);
     }
 };

@@ -95,3 +95,20 @@ test('dnsMessage: UDP 53/5353, TCP 53 after its length prefix', () => {
     assert.equal(message(udpPacket(query, 40000, 53, { frag: 8 })), undefined);
     assert.deepEqual(message(udpPacket(query, 40000, 53, { frag: 0 })), query);
 });
+
+test('dnsMessage: the DNS query an ICMP error quotes', () => {
+    // Ethernet, IPv4, ICMP (8), quoted IPv4 (20), quoted UDP 40001 -> 53 (8), the query.
+    const quotedUdp = [0x9c, 0x41, 0, 53, 0, 8 + query.length, 0, 0];
+    const data = [...new Array(62).fill(0), ...quotedUdp, ...query];
+    const layers = [[Kind.ethernet, 0, 14], [Kind.ipv4, 14, 20], [Kind.icmpv4, 34, 8], [Kind.quotedIpv4, 42, 20],
+        [Kind.quotedUdp, 62, 8], [Kind.payload, 70, query.length]];
+    let msg;
+    chef({ name: 'T', packet: (p) => void (msg = dnsMessage(p)) }).handleBatch(makeBatch([{ data, layers, ports: [40001, 53] }]));
+    assert.deepEqual([...msg], query);
+    // Quoted from port 54: not DNS.
+    data[65] = 54;
+    msg = 'unset';
+    chef({ name: 'T', packet: (p) => void (msg = dnsMessage(p)) }).handleBatch(makeBatch([{ data, layers }]));
+    assert.equal(msg, undefined);
+});
+

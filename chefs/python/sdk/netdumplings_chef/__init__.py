@@ -53,6 +53,12 @@ class LayerKind(IntEnum):
     PPPOE_DISCOVERY = 19
     PPPOE_SESSION = 20
     PPP = 21
+    QUOTED_IPV4 = 22
+    QUOTED_IPV6 = 23
+    QUOTED_TCP = 24
+    QUOTED_UDP = 25
+    QUOTED_ICMPV4 = 26
+    QUOTED_ICMPV6 = 27
 
 
 class Packet:

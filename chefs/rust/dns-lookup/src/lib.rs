@@ -39,9 +39,16 @@ pub struct DnsLookupChef {
 
 impl Chef for DnsLookupChef {
     const NAME: &'static str = "DNSLookupChef";
-    // What `nd_scapy::dns_message` can accept: UDP 53/5353, TCP 53.
+    // What `nd_scapy::dns_message` can accept: UDP 53/5353, TCP 53, and
+    // the same quoted in an ICMP error (whose ports the kitchen reports
+    // when the packet has no transport of its own).
     const INTEREST: Interest = Interest {
-        any_layer: &[LayerKind::Udp, LayerKind::Tcp],
+        any_layer: &[
+            LayerKind::Udp,
+            LayerKind::Tcp,
+            LayerKind::QuotedUdp,
+            LayerKind::QuotedTcp,
+        ],
         any_port: &[53, 5353],
     };
 

@@ -71,7 +71,7 @@ use bindings::netdumplings::chef::types::{PacketBatch, PacketPayload};
 const NOT_A_FRAGMENT: u32 = u32::MAX;
 
 /// Every `layer-kind`, in WIT order: `LAYER_KINDS[n]` is kind number `n`.
-const LAYER_KINDS: [LayerKind; 22] = [
+const LAYER_KINDS: [LayerKind; 28] = [
     LayerKind::Ethernet,
     LayerKind::Ieee8023,
     LayerKind::LinuxSll,
@@ -94,6 +94,12 @@ const LAYER_KINDS: [LayerKind; 22] = [
     LayerKind::PppoeDiscovery,
     LayerKind::PppoeSession,
     LayerKind::Ppp,
+    LayerKind::QuotedIpv4,
+    LayerKind::QuotedIpv6,
+    LayerKind::QuotedTcp,
+    LayerKind::QuotedUdp,
+    LayerKind::QuotedIcmpv4,
+    LayerKind::QuotedIcmpv6,
 ];
 
 /// Which packets a chef wants the kitchen to hand it (`interests` in
