@@ -37,16 +37,7 @@ impl Host for ChefState {
 
 /// `batch`'s columns as `nd-scapy` reads them.
 pub fn columns(batch: &PacketBatch) -> nd_scapy::Batch<'_> {
-    nd_scapy::Batch {
-        data: &batch.data,
-        data_offsets: &batch.data_offsets,
-        layer_starts: &batch.layer_starts,
-        layer_kinds: &batch.layer_kinds,
-        layer_offsets: &batch.layer_offsets,
-        layer_lengths: &batch.layer_lengths,
-        ports: &batch.ports,
-        fragment_offsets: &batch.fragment_offsets,
-    }
+    nd_scapy::batch_view!(batch)
 }
 
 /// Keeps `batch` in the store for one call, so `name-batch` can see it.

@@ -92,23 +92,19 @@ const NBNS_QUERY_REQUEST: [FixedField; 11] = [
 
 /// NBNS query response (UDP source port 137): the request's fields, then
 /// TTL, rdlength, flags and an address.
-const NBNS_QUERY_RESPONSE: [FixedField; 15] = [
-    strict(2),
-    strict(2),
-    strict(2),
-    strict(2),
-    strict(2),
-    strict(2),
-    lenient(31),
-    strict(2),
-    strict(1),
-    strict(2),
-    strict(2),
-    strict(4),
-    strict(2),
-    strict(2),
-    strict(4),
-];
+const NBNS_QUERY_RESPONSE: [FixedField; 15] = {
+    let tail = [strict(4), strict(2), strict(2), strict(4)];
+    let mut out = [strict(0); 15];
+    let mut i = 0;
+    while i < out.len() {
+        out[i] = match i < NBNS_QUERY_REQUEST.len() {
+            true => NBNS_QUERY_REQUEST[i],
+            false => tail[i - NBNS_QUERY_REQUEST.len()],
+        };
+        i += 1;
+    }
+    out
+};
 
 /// DHCPv6 message header (msg-type, transaction id) and relay header
 /// (msg-type, hop count, link and peer addresses).

@@ -8,7 +8,7 @@ pub const NOT_A_FRAGMENT: u32 = u32::MAX;
 
 /// The columns of a `packet-batch` that naming reads. Each side of the WIT
 /// boundary has its own generated `PacketBatch` type; both lend their
-/// fields here.
+/// fields here, with [`batch_view!`](crate::batch_view).
 #[derive(Debug, Clone, Copy)]
 pub struct Batch<'a> {
     /// Every packet's bytes, back to back.
@@ -75,4 +75,23 @@ impl<'a> Batch<'a> {
             starts.push(ids.len() as u32);
         }
     }
+}
+
+/// The [`Batch`] view of a generated `PacketBatch` (the host's or a
+/// guest's: both have these fields, by these names).
+#[macro_export]
+macro_rules! batch_view {
+    ($batch:expr) => {{
+        let b = $batch;
+        $crate::Batch {
+            data: &b.data,
+            data_offsets: &b.data_offsets,
+            layer_starts: &b.layer_starts,
+            layer_kinds: &b.layer_kinds,
+            layer_offsets: &b.layer_offsets,
+            layer_lengths: &b.layer_lengths,
+            ports: &b.ports,
+            fragment_offsets: &b.fragment_offsets,
+        }
+    }};
 }

@@ -86,36 +86,30 @@ fn names(
 /// `batch.mjs`'s `udpPacket`: 42 zero bytes (Ethernet 14, IPv4 20, UDP 8),
 /// then `payload`.
 fn udp_packet(payload: &[u8], src: u16, dst: u16) -> Columns {
-    let mut data = vec![0; 42];
-    data.extend_from_slice(payload);
-    Columns {
-        ports: [src, dst],
-        ..Columns::new(
-            data,
-            &[
-                (K::Ethernet, 0, 14),
-                (K::Ipv4, 14, 20),
-                (K::Udp, 34, 8),
-                (K::Payload, 42, payload.len() as u32),
-            ],
-        )
-    }
+    transport_packet(K::Udp, 8, payload, [src, dst])
 }
 
 /// `batch.mjs`'s `tcpPacket`: 54 zero bytes (Ethernet 14, IPv4 20, TCP 20),
 /// then `payload`.
 fn tcp_packet(payload: &[u8], src: u16, dst: u16) -> Columns {
-    let mut data = vec![0; 54];
+    transport_packet(K::Tcp, 20, payload, [src, dst])
+}
+
+/// Zeros for Ethernet, IPv4 and a `header`-byte transport of `kind`, then
+/// `payload`.
+fn transport_packet(kind: K, header: u32, payload: &[u8], ports: [u16; 2]) -> Columns {
+    let start = 34 + header;
+    let mut data = vec![0; start as usize];
     data.extend_from_slice(payload);
     Columns {
-        ports: [src, dst],
+        ports,
         ..Columns::new(
             data,
             &[
                 (K::Ethernet, 0, 14),
                 (K::Ipv4, 14, 20),
-                (K::Tcp, 34, 20),
-                (K::Payload, 54, payload.len() as u32),
+                (kind, 34, header),
+                (K::Payload, start, payload.len() as u32),
             ],
         )
     }
